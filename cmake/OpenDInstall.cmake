@@ -1,0 +1,44 @@
+include_guard(GLOBAL)
+
+# Layout (relative to the install prefix, the SDK's own shape):
+#   ${OPEND_BIN_DIR}/lib<Lib>.a, libprotobuf.a, protoc[, channel libraries]
+#   Include/<SDK headers>, Include/google/protobuf/..., Include/Proto/*.proto|*.pb.h|*.pb.cc
+#   lib/cmake/<Lib>/<Lib>Config.cmake (+ ConfigVersion): imported targets, found relative to itself.
+install(TARGETS opend_sdk ARCHIVE DESTINATION "${OPEND_BIN_DIR}")
+install(FILES "$<TARGET_FILE:opend_protobuf::libprotobuf>" DESTINATION "${OPEND_BIN_DIR}")
+install(PROGRAMS "$<TARGET_FILE:opend_protobuf::protoc>" DESTINATION "${OPEND_BIN_DIR}")
+if(OPEND_CHANNEL_LIBS)
+  install(FILES ${OPEND_CHANNEL_LIBS} DESTINATION "${OPEND_BIN_DIR}")
+endif()
+
+install(DIRECTORY "${_stage}/" DESTINATION Include)
+install(FILES ${_generated_h} ${_generated_cc} DESTINATION Include/Proto)
+get_target_property(_pb_includes opend_protobuf::libprotobuf INTERFACE_INCLUDE_DIRECTORIES)
+foreach(_dir IN LISTS _pb_includes)
+  string(REGEX REPLACE "^\\$<BUILD_INTERFACE:(.*)>$" "\\1" _dir "${_dir}")
+  if(EXISTS "${_dir}/google/protobuf")
+    install(DIRECTORY "${_dir}/google" DESTINATION Include
+      FILES_MATCHING PATTERN "*.h" PATTERN "*.inc" PATTERN "testdata" EXCLUDE PATTERN "testing" EXCLUDE)
+    break()
+  endif()
+endforeach()
+
+set(_channel_names "")
+foreach(_lib IN LISTS OPEND_CHANNEL_LIBS)
+  get_filename_component(_name "${_lib}" NAME)
+  list(APPEND _channel_names "${_name}")
+endforeach()
+set(OPEND_CHANNEL_NAMES "${_channel_names}")
+configure_file("${CMAKE_CURRENT_LIST_DIR}/OpenDConfig.cmake.in" "${CMAKE_CURRENT_BINARY_DIR}/OpenDConfig.cmake.gen" @ONLY)
+file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config.cmake"
+  INPUT "${CMAKE_CURRENT_BINARY_DIR}/OpenDConfig.cmake.gen")
+include(CMakePackageConfigHelpers)
+set(_version "${OPEND_SDK_VERSION}")
+if(NOT _version MATCHES "^[0-9]+(\\.[0-9]+)*$")
+  set(_version 0)
+endif()
+write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
+  VERSION "${_version}" COMPATIBILITY AnyNewerVersion)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config.cmake"
+  "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
+  DESTINATION "lib/cmake/${OPEND_LIB}")

@@ -1,0 +1,36 @@
+include_guard(GLOBAL)
+
+# One protoc run per .proto, depending on the file and on the files it imports, so an edit
+# regenerates that file and its importers only. protoc writes into a scratch folder and the
+# results are copied over only when they differ: an mtime-only touch or an edit that leaves the
+# generated code as it was (a comment, say) recompiles nothing.
+function(opend_generate_cpp proto_dir out_dir protos out_cc out_h)
+  file(MAKE_DIRECTORY "${out_dir}")
+  set(_cc "")
+  set(_h "")
+  foreach(_rel IN LISTS protos)
+    get_filename_component(_stem "${_rel}" NAME_WE)
+    file(STRINGS "${proto_dir}/${_rel}" _imports REGEX "import[ \t]+(public[ \t]+|weak[ \t]+)?\"")
+    set(_deps "${proto_dir}/${_rel}")
+    foreach(_line IN LISTS _imports)
+      if(_line MATCHES "\"([^\"]+)\"" AND EXISTS "${proto_dir}/${CMAKE_MATCH_1}")
+        list(APPEND _deps "${proto_dir}/${CMAKE_MATCH_1}")
+      endif()
+    endforeach()
+    set(_scratch "${CMAKE_CURRENT_BINARY_DIR}/protoc-scratch/${_stem}")
+    add_custom_command(
+      OUTPUT "${out_dir}/${_stem}.pb.cc" "${out_dir}/${_stem}.pb.h"
+      COMMAND "${CMAKE_COMMAND}" -E rm -rf "${_scratch}"
+      COMMAND "${CMAKE_COMMAND}" -E make_directory "${_scratch}"
+      COMMAND opend_protobuf::protoc "-I${proto_dir}" "--cpp_out=${_scratch}" "${proto_dir}/${_rel}"
+      COMMAND "${CMAKE_COMMAND}" -E copy_if_different
+        "${_scratch}/${_stem}.pb.cc" "${_scratch}/${_stem}.pb.h" "${out_dir}"
+      DEPENDS ${_deps} opend_protobuf::protoc
+      COMMENT "protoc ${_rel}"
+      VERBATIM)
+    list(APPEND _cc "${out_dir}/${_stem}.pb.cc")
+    list(APPEND _h "${out_dir}/${_stem}.pb.h")
+  endforeach()
+  set(${out_cc} "${_cc}" PARENT_SCOPE)
+  set(${out_h} "${_h}" PARENT_SCOPE)
+endfunction()

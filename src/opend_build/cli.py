@@ -1,0 +1,121 @@
+"""Entry point: argv -> Options -> Plan -> (print | run) -> summary, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from . import inputs as inputs_mod
+from . import manifest, sources, tools
+from .errors import HostMismatchError, Interrupted, OpenDError
+from .options import Options, host_os, parse
+from .plan import Plan, Tools, make_plan
+from .platforms import toolchain_for
+from .runner import Report, Runner
+
+
+def build_plan(options: Options) -> Plan:
+    host = host_os()
+    if options.os != host and not options.dry_run:
+        raise HostMismatchError(
+            f"--os {options.os} cannot be built on this {host} machine",
+            f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan",
+        )
+    toolchain = toolchain_for(options, probe=options.os == host)
+    inputs = inputs_mod.resolve(options)
+    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja()), Path.cwd())
+
+
+def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
+    data = json.loads((plan.out / manifest.NAME).read_text(encoding="utf-8"))
+    bin_files = sorted(o["path"] for o in data["outputs"] if o["path"].startswith(plan.toolchain.bin_dir + "/"))
+    return {
+        "lib": plan.lib,
+        "brand": plan.brand,
+        "sdk_version": plan.sdk_version,
+        "protobuf_version": data.get("protobuf_version"),
+        "os": plan.os,
+        "build_type": plan.build_type,
+        "compiler": f"{data['toolchain'].get('compiler_id')} {data['toolchain'].get('compiler_version')}",
+        "out": str(plan.out),
+        "binaries": bin_files,
+        "cmake_package": f"lib/cmake/{plan.lib}",
+        "seconds": round(seconds, 2),
+        "phases": {k: {"seconds": round(v.seconds, 2), "steps": v.steps, "compiled": v.compiled, "generated": v.generated} for k, v in report.phases.items()},
+        "log": report.log,
+    }
+
+
+def print_summary(s: dict[str, object]) -> None:
+    phases = s["phases"]
+    assert isinstance(phases, dict)
+
+    def fmt(name: str, p: dict[str, float]) -> str:
+        extra = [f"{p['generated']} generated"] if p["generated"] else []
+        if p["steps"] or name in ("protobuf", "sdk"):
+            extra.append(f"{p['compiled']} compiled")
+        return f"{name} {p['seconds']:.1f}s" + (f" ({', '.join(extra)})" if extra else "")
+
+    print(f"\nBuilt {s['lib']} ({s['brand']} {s['sdk_version']}, protobuf {s['protobuf_version']}) for {s['os']}, {s['build_type']}, {s['compiler']} in {s['seconds']:.1f}s")
+    print(f"  out:      {s['out']}")
+    for b in s["binaries"]:  # type: ignore[attr-defined]
+        print(f"            {b}")
+    print(f"            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
+    print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
+    print(f"  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
+    print(f"  log:      {s['log']}")
+    sys.stdout.flush()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted("stopped by SIGTERM")
+
+
+def run(options: Options) -> int:
+    plan = build_plan(options)
+    if options.dry_run:
+        print(plan.render())
+        return 0
+    started = time.monotonic()
+    report = Runner(plan, options.verbose, options.lock_timeout).run()
+    summary = summarize(plan, report, time.monotonic() - started)
+    print_summary(summary)
+    if options.summary_json:
+        options.summary_json.parent.mkdir(parents=True, exist_ok=True)
+        options.summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in argv or "--verbose" in argv
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run(parse(argv))
+    except OpenDError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if verbose:
+            traceback.print_exc()
+        print("error: interrupted; the previous output is unchanged", file=sys.stderr)
+        return Interrupted.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if verbose:
+            traceback.print_exc()
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("  what to do: run again with -v and report the traceback", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Exclusive locks on build folders and output folders, naming their owner while held."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import LockedError
+
+
+def _owner() -> str:
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _describe(text: str) -> str:
+    try:
+        o = json.loads(text)
+        return f"pid {o['pid']} on {o['host']} since {o['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "another opend-build run"
+
+
+@contextlib.contextmanager
+def hold(paths: tuple[Path, ...], timeout: float, say: Callable[[str], None]) -> Iterator[None]:
+    """Take every lock in order (a fixed order avoids deadlock), waiting up to `timeout` seconds each."""
+    fds: list[int] = []
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fds.append(fd)
+            deadline = time.monotonic() + timeout
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    owner = _describe(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+                    if time.monotonic() >= deadline:
+                        raise LockedError(
+                            f"{path} is held by {owner}",
+                            "wait for that run to finish, or raise --lock-timeout",
+                        ) from None
+                    if not told:
+                        say(f"waiting for {owner}, which holds {path}")
+                        told = True
+                    time.sleep(0.5)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, _owner().encode(), 0)
+        yield
+    finally:
+        for fd in reversed(fds):
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # closing releases the flock

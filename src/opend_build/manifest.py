@@ -1,0 +1,51 @@
+"""build-manifest.json: what went in (with sha256), what toolchain made it, what came out."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import __version__, file_api
+from .sources import sha256_file
+
+NAME = "build-manifest.json"
+
+
+def _tree(root: Path) -> list[dict[str, object]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            rel = p.relative_to(root).as_posix()
+            if rel != NAME:
+                out.append({"path": rel, "sha256": sha256_file(p), "size": p.stat().st_size})
+    return out
+
+
+def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    inputs = plan.inputs
+    files = [{"path": f"Include/{e['path']}", "sha256": e["sha256"]} for e in _tree(build_dir / "Include")]
+    if inputs.source_dir is not None:
+        files += [{"path": f"Src/{inputs.lib}/{e['path']}", "sha256": e["sha256"]} for e in _tree(inputs.source_dir)]
+    version_file = build_dir / "generated" / "protobuf-version.txt"
+    return {
+        "manifest_version": 1,
+        "tool": {"name": "opend-build", "version": __version__},
+        "brand": plan.brand,
+        "lib": plan.lib,
+        "sdk_version": plan.sdk_version,
+        "protobuf_version": version_file.read_text().strip() if version_file.exists() else None,
+        "os": plan.os,
+        "build_type": plan.build_type,
+        "inputs": {**inputs.record, "protobuf_source": inputs.protobuf_id, "files": files},
+        "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
+        "outputs": _tree(out_dir),
+    }
+
+
+def write(plan, build_dir: Path, out_dir: Path) -> Path:  # type: ignore[no-untyped-def]
+    path = out_dir / NAME
+    path.write_text(json.dumps(build(plan, build_dir, out_dir), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,147 @@
+"""Options + toolchain + inputs -> Plan: the ordered steps of a build. Pure: no I/O.
+
+`--dry-run` prints exactly this object; the runner executes exactly this object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .inputs import Inputs
+from .options import Options
+from .platforms import Toolchain
+from .sources import project_root
+
+
+@dataclass(frozen=True)
+class Tools:
+    cmake: str
+    ninja: str
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: str  # "inputs", "protobuf", "sdk", "install", "publish"
+    title: str
+    kind: str  # "action" (done by the runner in Python), "configure", "build", "command"
+    argv: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    args: tuple[tuple[str, str], ...] = ()
+    build_dir: str = ""
+
+    def render(self) -> str:
+        if self.kind == "action":
+            detail = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.args)
+            return f"[{self.phase}] {self.title}: {detail}".rstrip(": ")
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
+        return f"[{self.phase}] {self.title}:\n    {(env + ' ') if env else ''}{shlex.join(self.argv)}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    os: str
+    brand: str
+    lib: str
+    sdk_version: str
+    build_type: str
+    jobs: int
+    toolchain: Toolchain
+    inputs: Inputs
+    out: Path
+    staging: Path
+    protobuf_build: Path
+    sdk_build: Path
+    locks: tuple[Path, ...]
+    steps: tuple[Step, ...] = field(default=())
+
+    def render(self) -> str:
+        t = self.toolchain
+        head = [
+            f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
+            f"  toolchain: {t.compiler} {t.version} ({t.cxx}), generator {t.generator}, Bin folder {t.bin_dir}",
+            *(f"  note: {n}" for n in t.notes),
+            f"  inputs: {self.inputs.origin}",
+            f"  out: {self.out}",
+            f"  build folders: {self.protobuf_build}, {self.sdk_build}",
+        ]
+        return "\n".join(head + [s.render() for s in self.steps])
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def default_out(lib: str, target_os: str, build_type: str) -> Path:
+    return Path("out") / f"{lib}4CPP-{target_os}-{build_type.lower()}"
+
+
+def staging_for(out: Path) -> Path:
+    return out.with_name(f".{out.name}.staging")
+
+
+def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Path, tools: Tools, cwd: Path) -> Plan:
+    """The whole build as steps. `tools` are cmake and ninja; `cwd` resolves a relative --out."""
+    cmake = tools.cmake
+    out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type))
+    staging = staging_for(out)
+    pb_key = _key("protobuf", inputs.protobuf_id, toolchain.key(), options.build_type, cmake)
+    sdk_key = _key("sdk", inputs.identity, pb_key)
+    pb_build = cache / "build" / f"protobuf-{pb_key}"
+    sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
+    pb_prefix = pb_build / "prefix"
+    env = toolchain.env
+    common = ["-G", toolchain.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *toolchain.cmake_args]
+    if toolchain.generator == "Ninja":
+        common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
+    jobs = str(options.jobs)
+
+    steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
+    steps += [
+        Step(
+            "protobuf",
+            "configure protobuf (libprotobuf, protoc with the C++ generator)",
+            "configure",
+            (cmake, "-S", str(project_root() / "cmake" / "protobuf"), "-B", str(pb_build / "tree"), *common, f"-DOPEND_PROTOBUF_SOURCE_DIR={inputs.protobuf_src}"),
+            env,
+            build_dir=str(pb_build / "tree"),
+        ),
+        Step("protobuf", "build protobuf", "build", (cmake, "--build", str(pb_build / "tree"), "--parallel", jobs), env, build_dir=str(pb_build / "tree")),
+        Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", str(pb_build / "tree"), "--prefix", str(pb_prefix)), env),
+    ]
+    sdk_defs = [
+        f"-DOPEND_LIB={inputs.lib}",
+        f"-DOPEND_SDK_VERSION={inputs.version}",
+        f"-DOPEND_PROTO_DIR={inputs.proto_dir}",
+        f"-DOPEND_INCLUDE_DIR={inputs.include_dir or ''}",
+        f"-DOPEND_SOURCE_DIR={inputs.source_dir or ''}",
+        f"-DOPEND_PROTOBUF_DIR={pb_prefix}",
+        f"-DOPEND_BIN_DIR={toolchain.bin_dir}",
+        f"-DOPEND_CHANNEL_LIBS={';'.join(str(c) for c in inputs.channel_libs)}",
+    ]
+    steps += [
+        Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),
+        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), "--parallel", jobs), env, build_dir=str(sdk_build)),
+        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), "--prefix", str(staging)), env),
+        Step("install", "write build-manifest.json", "action", args=(("action", "manifest"), ("dir", str(staging)), ("build", str(sdk_build)))),
+        Step("publish", f"replace {out.name} atomically", "action", args=(("action", "publish"), ("staging", str(staging)), ("out", str(out)))),
+    ]
+    return Plan(
+        os=options.os,
+        brand=inputs.brand,
+        lib=inputs.lib,
+        sdk_version=inputs.version,
+        build_type=options.build_type,
+        jobs=options.jobs,
+        toolchain=toolchain,
+        inputs=inputs,
+        out=out,
+        staging=staging,
+        protobuf_build=pb_build,
+        sdk_build=sdk_build,
+        locks=(pb_build.with_suffix(".lock"), sdk_build.with_suffix(".lock"), out.with_name(f".{out.name}.lock")),
+        steps=tuple(steps),
+    )

@@ -1,0 +1,46 @@
+"""Linux: g++ with -std=gnu++11 (the SDK's own choice), or clang with libc++ (--compiler clang)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from ..errors import ToolchainError
+from ..options import Options
+from . import Toolchain
+
+INSTALL_HINT = {
+    "gcc": "install a C++ compiler, e.g. 'apt-get install g++', or set CXX",
+    "clang": "install clang and libc++, e.g. 'apt-get install clang libc++-dev libc++abi-dev'",
+}
+
+
+def _find(compiler: str) -> str:
+    candidates = ["clang++"] if compiler == "clang" else ["g++", "c++"]
+    env_cxx = os.environ.get("CXX")
+    if env_cxx and compiler != "clang":
+        candidates.insert(0, env_cxx)
+    for name in candidates:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ToolchainError(f"no C++ compiler found (looked for {', '.join(candidates)})", INSTALL_HINT[compiler])
+
+
+def _version(cxx: str) -> str:
+    try:
+        out = subprocess.run([cxx, "-dumpfullversion", "-dumpversion"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise ToolchainError(f"cannot run the C++ compiler {cxx}: {exc.strerror}", INSTALL_HINT["gcc"]) from exc
+    return out.stdout.strip() or "unknown"
+
+
+def toolchain(options: Options, probe: bool) -> Toolchain:
+    compiler = options.compiler or "gcc"
+    cxx = _find(compiler) if probe else ("clang++" if compiler == "clang" else "g++")
+    version = _version(cxx) if probe else "(probed on the build host)"
+    args = [f"-DCMAKE_CXX_COMPILER={cxx}"]
+    if compiler == "clang":
+        args += ["-DCMAKE_CXX_FLAGS=-stdlib=libc++", "-DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++"]
+    return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux", cmake_args=tuple(args))

@@ -1,0 +1,272 @@
+"""Executes a Plan: the only place with side effects. Progress, logs, timings, locks, atomic publish."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TextIO
+
+from . import archives, locks, manifest, sources
+from .diagnose import diagnose
+from .errors import DiskError, ProtobufSourceError, UsageError
+from .plan import Plan, Step
+
+NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+
+@dataclass
+class PhaseStats:
+    seconds: float = 0.0
+    steps: int = 0  # build edges Ninja ran
+    compiled: int = 0  # C++ translation units compiled
+    generated: int = 0  # .proto files run through protoc
+
+
+@dataclass
+class Report:
+    phases: dict[str, PhaseStats] = field(default_factory=dict)
+    log: str = ""
+
+    def phase(self, name: str) -> PhaseStats:
+        return self.phases.setdefault(name, PhaseStats())
+
+
+class Progress:
+    """One line per step, and done/total while a build runs (rewritten in place on a terminal)."""
+
+    def __init__(self, stream: TextIO, verbose: bool) -> None:
+        self.stream = stream
+        self.verbose = verbose
+        self.tty = stream.isatty()
+        self.last = 0.0
+        self.last_pct = -100
+
+    def say(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def step(self, step: Step, index: int, total: int) -> None:
+        self.say(f"==> [{index}/{total}] {step.phase}: {step.title}")
+        self.last_pct = -100
+
+    def build(self, label: str, done: int, total: int) -> None:
+        pct = done * 100 // max(total, 1)
+        now = time.monotonic()
+        if self.tty:
+            if now - self.last > 0.2 or done == total:
+                self.stream.write(f"\r    {label}: {done}/{total} ({pct}%)\x1b[K")
+                if done == total:
+                    self.stream.write("\n")
+                self.stream.flush()
+                self.last = now
+        elif pct >= self.last_pct + 10 or done == total:
+            self.say(f"    {label}: {done}/{total} ({pct}%)")
+            self.last_pct = pct
+
+
+# --- actions: the non-command steps --------------------------------------------------------
+
+
+def _act_fetch(pin: str) -> None:
+    sources.fetch(sources.load_pins()[pin])
+
+
+def _act_unpack_pin(pin: str, suffix: str) -> None:
+    p = sources.load_pins()[pin]
+    sources.unpack_pin(p, sources.fetch(p), suffix)
+
+
+def _act_unpack_sdk(archive: str, dest: str) -> None:
+    if not Path(dest).is_dir():
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        archives.extract(Path(archive), Path(dest))
+
+
+def protobuf_member(p: PurePosixPath) -> PurePosixPath | None:
+    """Map an archive path to its place under src/ when it is protobuf C++ source, else None."""
+    parts = p.parts
+    for i in range(1, len(parts) - 2):
+        if parts[i - 1] == "src" and parts[i : i + 2] == ("google", "protobuf") and p.suffix in (".h", ".cc", ".inc"):
+            return PurePosixPath(*parts[i:])
+    return None
+
+
+def _act_unpack_protobuf(archive: str, dest: str) -> None:
+    d = Path(dest)
+    if not d.is_dir():
+        d.parent.mkdir(parents=True, exist_ok=True)
+        archives.extract(Path(archive), d, protobuf_member)
+    if not (d / "google" / "protobuf" / "message.h").is_file():
+        shutil.rmtree(d, ignore_errors=True)
+        raise ProtobufSourceError(
+            f"{Path(archive).name} holds no protobuf C++ source (src/google/protobuf/message.h)",
+            "give --protobuf a protobuf-all-3.5.1 archive or folder",
+        )
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    if sys.platform != "linux":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def old_for(out: Path) -> Path:
+    return out.with_name(f".{out.name}.old")
+
+
+def recover(out: Path, staging: Path) -> None:
+    """Undo what an interrupted run left: a half-made staging folder, or a publish cut in half."""
+    old = old_for(out)
+    if old.exists() and not out.exists():
+        os.replace(old, out)  # killed between the two renames of a non-atomic publish
+    for leftover in (staging, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
+def check_out_is_ours(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / manifest.NAME).is_file())):
+        raise UsageError(
+            f"--out {out} exists and was not made by opend-build (it has no {manifest.NAME})",
+            "choose a new or empty folder; nothing in it was touched",
+        )
+
+
+def _act_publish(staging: str, out: str) -> None:
+    s, o = Path(staging), Path(out)
+    o.parent.mkdir(parents=True, exist_ok=True)
+    if o.exists() and _renameat2_exchange(s, o):
+        shutil.rmtree(s)  # now holds the previous output
+        return
+    old = old_for(o)
+    if o.exists():
+        os.replace(o, old)
+    os.replace(s, o)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# --- the runner ----------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, plan: Plan, verbose: bool = False, lock_timeout: float = 1800.0, stream: TextIO = sys.stdout) -> None:
+        self.plan = plan
+        self.verbose = verbose
+        self.lock_timeout = lock_timeout
+        self.progress = Progress(stream, verbose)
+        self.report = Report()
+        self.log_path = plan.sdk_build.with_suffix(".log")
+
+    def run(self) -> Report:
+        plan = self.plan
+        check_out_is_ours(plan.out)
+        with locks.hold(plan.locks, self.lock_timeout, self.progress.say):
+            recover(plan.out, plan.staging)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.report.log = str(self.log_path)
+            try:
+                with open(self.log_path, "w", encoding="utf-8", errors="replace") as log:
+                    for i, step in enumerate(plan.steps, 1):
+                        self.progress.step(step, i, len(plan.steps))
+                        started = time.monotonic()
+                        self._run_step(step, log)
+                        self.report.phase(step.phase).seconds += time.monotonic() - started
+            except OSError as exc:
+                if exc.errno == 28:
+                    raise DiskError(f"no space left on device ({exc.filename or 'writing'})", "free disk space and run again") from exc
+                raise
+            finally:
+                if plan.staging.exists():
+                    shutil.rmtree(plan.staging, ignore_errors=True)
+        return self.report
+
+    def _run_step(self, step: Step, log: TextIO) -> None:
+        log.write(f"\n===== {step.render()}\n")
+        log.flush()
+        if step.kind == "action":
+            args = dict(step.args)
+            action = args.pop("action")
+            if action == "manifest":
+                manifest.write(self.plan, Path(args["build"]), Path(args["dir"]))
+            else:
+                ACTIONS[action](**args)
+            return
+        if step.kind == "configure":
+            stamp = Path(step.build_dir) / ".opend-configure-stamp"
+            digest = hashlib.sha256(json.dumps([step.argv, step.env]).encode()).hexdigest()
+            if stamp.is_file() and stamp.read_text() == digest and (Path(step.build_dir) / "build.ninja").is_file():
+                self.progress.say("    up to date")
+                return
+            from . import file_api
+
+            file_api.write_query(Path(step.build_dir))
+            stamp.unlink(missing_ok=True)
+            self._command(step, log)
+            stamp.write_text(digest)
+            return
+        self._command(step, log)
+
+    def _command(self, step: Step, log: TextIO) -> None:
+        env = {**os.environ, **dict(step.env), "NINJA_STATUS": "[%f/%t] "}
+        tail: deque[str] = deque(maxlen=4000)
+        stats = self.report.phase(step.phase)
+        label = step.phase
+        proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, errors="replace", bufsize=1)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                line = line.rstrip("\n")
+                tail.append(line)
+                m = NINJA_STATUS.match(line) if step.kind == "build" else None
+                if m:
+                    done, total, what = int(m.group(1)), int(m.group(2)), m.group(3)
+                    stats.steps += 1
+                    if what.startswith("Building CXX object"):
+                        stats.compiled += 1
+                    elif what.startswith("protoc "):
+                        stats.generated += 1
+                    if not self.verbose:
+                        self.progress.build(label, done, total)
+                if self.verbose:
+                    self.progress.say("    " + line)
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.flush()
+        if rc != 0:
+            raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir)
+
+
+ACTIONS = {
+    "fetch": _act_fetch,
+    "unpack_pin": _act_unpack_pin,
+    "unpack_sdk": _act_unpack_sdk,
+    "unpack_protobuf": _act_unpack_protobuf,
+    "publish": _act_publish,
+}

@@ -1,0 +1,147 @@
+"""Find and describe an OpenD C++ SDK (FTAPI4CPP / MMAPI4CPP), as a folder or an archive.
+
+`describe` is pure: it works on the list of relative paths in the tree (read from the folder or
+from the archive's table of contents), so a plan can be made without unpacking anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from . import archives
+from .errors import SdkError
+
+BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}
+PROTOBUF_ARCHIVE = re.compile(r"^protobuf(-all|-cpp)?-\d+\.\d+\.\d+\.(tar\.gz|tgz|zip)$", re.I)
+VERSION = re.compile(r"(\d+(?:\.\d+){1,3})")
+
+
+@dataclass(frozen=True)
+class SdkTree:
+    """What an SDK holds, as paths relative to its root (posix strings)."""
+
+    root: str  # the SDK root inside the folder/archive: "" or one level down
+    brand: str  # "futu" | "moomoo"
+    version: str
+    protos: tuple[str, ...]  # Include/Proto/*.proto
+    headers: tuple[str, ...]  # Include/**, our own build's inputs (no generated .pb.*, no google/)
+    sources: tuple[str, ...]  # Src/<Lib>/** compilable files
+    protobuf: str | None  # Src/protobuf-all-x.y.z.tar.gz, or a src/ folder holding google/protobuf
+    channel: tuple[str, ...]  # Bin/**/ *Channel* libraries (closed binaries shipped by the vendor)
+
+    @property
+    def lib(self) -> str:
+        return BRANDS[self.brand]
+
+
+def _norm(names: list[str]) -> list[PurePosixPath]:
+    return [PurePosixPath(n.rstrip("/")) for n in names if n.strip("/")]
+
+
+def find_root(paths: list[PurePosixPath]) -> str:
+    """The SDK root: the folder (top level or one below) with Include/Proto/*.proto."""
+    roots = sorted(
+        {str(PurePosixPath(*p.parts[:-3])) for p in paths if len(p.parts) in (3, 4) and p.parts[-3:-1] == ("Include", "Proto") and p.suffix == ".proto"}
+    )
+    if roots:
+        return "" if roots[0] == "." else roots[0]
+    if any(len(p.parts) in (1, 2) and p.name == "Include" for p in paths) or any("Include" in p.parts[:2] for p in paths):
+        raise SdkError("the SDK has no Include/Proto/*.proto", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
+    raise SdkError("no OpenD C++ SDK found (no Include/Proto/*.proto at the top or one folder down)", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
+
+
+def detect_brand(root_name: str, rel: list[PurePosixPath]) -> str | None:
+    votes = set()
+    for brand, lib in BRANDS.items():
+        if any(p.parts[:2] == ("Src", lib) for p in rel) or PurePosixPath("Include", f"{lib}.h") in rel:
+            votes.add(brand)
+    if len(votes) == 1:
+        return votes.pop()
+    for brand, lib in BRANDS.items():
+        if root_name.upper().startswith(lib):
+            return brand
+    return None
+
+
+def describe(names: list[str], container_name: str, brand_override: str | None = None) -> SdkTree:
+    paths = _norm(names)
+    root = find_root(paths)
+    rp = PurePosixPath(root) if root else None
+    n = len(rp.parts) if rp else 0
+    rel = [PurePosixPath(*p.parts[n:]) for p in paths if len(p.parts) > n and (rp is None or p.parts[:n] == rp.parts)]
+    root_name = rp.name if rp else container_name
+    brand = brand_override or detect_brand(root_name, rel)
+    if brand is None:
+        raise SdkError("cannot tell whether this SDK is futu's (FTAPI) or moomoo's (MMAPI)", "pass --brand futu or --brand moomoo")
+    lib = BRANDS[brand]
+    m = VERSION.search(root_name) or VERSION.search(container_name)
+    protos = sorted(str(p) for p in rel if len(p.parts) == 3 and p.parts[:2] == ("Include", "Proto") and p.suffix == ".proto")
+    headers = sorted(
+        str(p)
+        for p in rel
+        if p.parts[0] == "Include"
+        and p.suffix in (".h", ".hpp", ".proto")
+        and "google" not in p.parts
+        and not p.name.endswith((".pb.h", ".pb.cc"))
+    )
+    sources = sorted(str(p) for p in rel if p.parts[:2] == ("Src", lib) and p.suffix in (".cpp", ".cc", ".c", ".cxx"))
+    protobuf = None
+    for p in rel:
+        if len(p.parts) == 2 and p.parts[0] == "Src" and PROTOBUF_ARCHIVE.match(p.name):
+            protobuf = str(p)
+            break
+    if protobuf is None:
+        for p in rel:  # an unpacked protobuf release: Src/protobuf-x.y.z/src/google/protobuf/message.h
+            if p.parts[0] == "Src" and p.parts[-3:] == ("google", "protobuf", "message.h"):
+                protobuf = str(PurePosixPath(*p.parts[:-3]))
+                break
+    channel = sorted(str(p) for p in rel if p.parts[0] == "Bin" and "Channel" in p.name and p.suffix in (".so", ".dylib", ".dll", ".lib"))
+    return SdkTree(root, brand, m.group(1) if m else "unknown", tuple(protos), tuple(headers), tuple(sources), protobuf, tuple(channel))
+
+
+def list_tree(path: Path) -> list[str]:
+    """Relative posix paths of every file in an SDK folder or archive."""
+    if path.is_dir():
+        out = []
+        for dirpath, dirnames, filenames in os.walk(path, onerror=_raise):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(path)
+            out.extend((rel / f).as_posix() for f in sorted(filenames))
+        return out
+    if archives.is_archive(path):
+        return [e.name for e in archives.list_entries(path) if e.kind == "file"]
+    raise SdkError(f"{path} is neither a folder nor a .zip/.7z/.tar.gz archive", "point --sdk at an SDK folder or archive")
+
+
+def _raise(exc: OSError) -> None:
+    raise SdkError(f"cannot read {exc.filename}: {exc.strerror}", "check the permissions of the SDK folder") from exc
+
+
+def open_sdk(path: Path, brand_override: str | None = None) -> SdkTree:
+    if not path.exists():
+        raise SdkError(f"--sdk {path} does not exist", "give the path of an FTAPI4CPP/MMAPI4CPP folder or archive")
+    if not os.access(path, os.R_OK):
+        raise SdkError(f"--sdk {path} is not readable", "check its permissions")
+    name = path.name
+    for suffix in archives.ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return describe(list_tree(path), name, brand_override)
+
+
+# Where the vendor keeps each OS's prebuilt libraries, most preferred first.
+BIN_FOLDERS = {"linux": ("Ubuntu16.04", "Centos7", "Linux"), "macos": ("Mac",), "windows": ("Windows-x64", "Windows")}
+CHANNEL_SUFFIX = {"linux": ".so", "macos": ".dylib", "windows": ".dll"}
+
+
+def channel_for(target_os: str, channel: tuple[str, ...]) -> tuple[str, ...]:
+    """The vendor's channel libraries for one OS, from the first Bin/ folder that has any."""
+    for folder in BIN_FOLDERS[target_os]:
+        found = tuple(c for c in channel if PurePosixPath(c).parts[1] == folder and c.endswith(CHANNEL_SUFFIX[target_os]))
+        if found:
+            return found
+    return ()

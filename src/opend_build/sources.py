@@ -1,0 +1,147 @@
+"""Pinned open inputs: fetched once into the user cache, verified against sha256 on every use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from . import archives
+from .errors import DiskError, DownloadError
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True)
+class Pin:
+    project: str
+    version: str
+    filename: str
+    sha256: str
+    subdir: str
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def load_pins(path: Path | None = None) -> dict[str, Pin]:
+    """'protobuf', 'futu' and 'moomoo' pins from proto/inputs.json."""
+    data = json.loads((path or project_root() / "proto" / "inputs.json").read_text(encoding="utf-8"))
+    fields = Pin.__dataclass_fields__
+    pins = {brand: Pin(**{k: v for k, v in p.items() if k in fields}) for brand, p in data["protos"].items()}
+    pins["protobuf"] = Pin(**{k: v for k, v in data["protobuf"].items() if k in fields})
+    return pins
+
+
+def cache_root() -> Path:
+    env = os.environ.get("OPEND_BUILD_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return (Path(base) / "opend-build").resolve()
+
+
+def index_url() -> str:
+    return (os.environ.get("OPEND_BUILD_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_path(pin: Pin) -> Path:
+    return cache_root() / "downloads" / pin.filename
+
+
+def extracted_path(pin: Pin) -> Path:
+    return cache_root() / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
+
+
+def _find_file_url(pin: Pin) -> str:
+    """The download address of the pinned file, read from the index's simple page (PEP 503/691)."""
+    page = f"{index_url()}/{pin.project}/"
+    req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        body = resp.read().decode("utf-8", "replace")
+        ctype = resp.headers.get("Content-Type", "")
+    if "json" in ctype:
+        for f in json.loads(body).get("files", []):
+            if f.get("filename") == pin.filename:
+                return urllib.parse.urljoin(page, f["url"])
+    else:
+        import re
+
+        for href in re.findall(r'href="([^"]+)"', body):
+            if PurePosixPath(urllib.parse.urlparse(href).path).name == pin.filename:
+                return urllib.parse.urljoin(page, href)
+    raise DownloadError(f"{pin.filename} is not listed on {page}", "check OPEND_BUILD_INDEX_URL points at a PyPI mirror")
+
+
+def fetch(pin: Pin) -> Path:
+    """The verified cached file, downloading it when absent or corrupt."""
+    dest = download_path(pin)
+    if dest.exists():
+        if sha256_file(dest) == pin.sha256:
+            return dest
+        dest.unlink()  # truncated or tampered: fetch it again below
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+    try:
+        url = _find_file_url(pin)
+        with urllib.request.urlopen(url, timeout=120) as resp, open(part, "wb") as out:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"cannot download {pin.filename} from {index_url()}: {getattr(exc, 'reason', exc)}",
+            "check the network or OPEND_BUILD_INDEX_URL; a build with a filled cache works offline",
+        ) from exc
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        if exc.errno == 28:
+            raise DiskError(f"no space left to download {pin.filename} into {dest.parent}", "free disk space and run again") from exc
+        raise
+    got = sha256_file(part)
+    if got != pin.sha256:
+        part.unlink()
+        raise DownloadError(
+            f"{pin.filename} has sha256 {got}, expected {pin.sha256}",
+            "the index served a different file; check the mirror, or report it if it is PyPI itself",
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def unpack_pin(pin: Pin, archive: Path, suffix: str = "") -> Path:
+    """The pin's `subdir` unpacked (files ending in `suffix` only) into the source cache, once."""
+    dest = extracted_path(pin)
+    if dest.is_dir():
+        return dest
+    prefix = PurePosixPath(pin.subdir)
+    n = len(prefix.parts)
+
+    def select(p: PurePosixPath) -> PurePosixPath | None:
+        if p.parts[:n] == prefix.parts and len(p.parts) > n and p.name.endswith(suffix):
+            return PurePosixPath(*p.parts[n:])
+        return None
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        archives.extract(archive, dest, select)
+    except FileExistsError:
+        pass  # another driver unpacked it first; its copy is complete (renamed into place)
+    except OSError as exc:
+        if not dest.is_dir():
+            raise DiskError(f"cannot unpack {archive.name} into {dest}: {exc}", "check free space and permissions of the cache") from exc
+    return dest

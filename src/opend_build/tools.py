@@ -1,0 +1,36 @@
+"""cmake and ninja: the PyPI packages our package depends on, else whatever is on PATH."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import ToolchainError
+
+
+def _from_package(module: str, attr: str, exe: str) -> str | None:
+    try:
+        mod = __import__(module)
+    except ImportError:
+        return None
+    folder = getattr(mod, attr, None)
+    if folder:
+        for name in (exe, exe + ".exe"):
+            cand = Path(folder) / name
+            if cand.is_file():
+                return str(cand)
+    return None
+
+
+def cmake() -> str:
+    found = _from_package("cmake", "CMAKE_BIN_DIR", "cmake") or shutil.which("cmake")
+    if not found:
+        raise ToolchainError("cmake not found", "pip install cmake (or reinstall opend-build: pip install -e .)")
+    return found
+
+
+def ninja() -> str:
+    found = _from_package("ninja", "BIN_DIR", "ninja") or shutil.which("ninja")
+    if not found:
+        raise ToolchainError("ninja not found", "pip install ninja (or reinstall opend-build: pip install -e .)")
+    return found

@@ -1,0 +1,170 @@
+"""Shared fixtures. Real builds run through build.py as a user would, against a session cache;
+the expensive ones (protobuf, the 184 protocol files per brand) are built once per session and
+shared by every test that reads their output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sdkfactory  # noqa: E402
+
+from opend_build import sources, tools  # noqa: E402
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    summary: dict | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_driver(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, summary: Path | None = None, timeout: int = 1800) -> Result:
+    cmd = [sys.executable, str(ROOT / "build.py"), *args]
+    if summary is not None:
+        cmd += ["--summary-json", str(summary)]
+        summary.unlink(missing_ok=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+    data = json.loads(summary.read_text()) if summary is not None and summary.exists() else None
+    return Result(proc.returncode, proc.stdout, proc.stderr, data)
+
+
+def must_build(*args: str, summary: Path, **kw) -> Result:  # type: ignore[no-untyped-def]
+    r = run_driver(*args, summary=summary, **kw)
+    assert r.returncode == 0, f"build failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+
+def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> str:
+    """Configure, build and run tests/consumer against an installed SDK; its stdout."""
+    cmake = tools.cmake()
+    base_env = {**os.environ, **(env or {})}
+    subprocess.run(
+        [cmake, "-S", str(ROOT / "tests" / "consumer"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+         f"-DCMAKE_PREFIX_PATH={prefix}", f"-DLIB={lib}", *(extra or [])],
+        check=True, capture_output=True, text=True, env=base_env,
+    )
+    b = subprocess.run([cmake, "--build", str(work)], capture_output=True, text=True, env=base_env)
+    assert b.returncode == 0, b.stdout + b.stderr
+    exe = work / "consumer"
+    r = subprocess.run([str(exe)], capture_output=True, text=True, env=base_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One cache for the whole session (and its subprocesses): downloads, unpacked sources, builds.
+    # OPEND_TEST_CACHE keeps it between sessions for local iteration; CI starts empty.
+    cache = os.environ.get("OPEND_TEST_CACHE")
+    if not cache:
+        import tempfile
+
+        cache = tempfile.mkdtemp(prefix="opend-test-cache-")
+        config._opend_tmp_cache = cache  # type: ignore[attr-defined]
+    os.environ["OPEND_BUILD_CACHE"] = cache
+    user_downloads = Path.home() / ".cache" / "opend-build" / "downloads"
+    if user_downloads.is_dir():  # saves the network; every file is verified against its pin anyway
+        shutil.copytree(user_downloads, Path(cache) / "downloads", dirs_exist_ok=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    tmp = getattr(config, "_opend_tmp_cache", None)
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="session")
+def pins() -> dict[str, sources.Pin]:
+    return sources.load_pins()
+
+
+@pytest.fixture(scope="session")
+def open_inputs(pins: dict[str, sources.Pin]) -> dict[str, Path]:
+    """The pinned inputs, fetched and unpacked through the driver's own code: protos per brand, protobuf src."""
+    out = {}
+    for name, suffix in (("futu", ".proto"), ("moomoo", ".proto"), ("protobuf", "")):
+        pin = pins[name]
+        out[name] = sources.unpack_pin(pin, sources.fetch(pin), suffix)
+    return out
+
+
+@pytest.fixture(scope="session")
+def protobuf_tarball(open_inputs: dict[str, Path], work: Path) -> Path:
+    return sdkfactory.protobuf_release_tarball(open_inputs["protobuf"], work / "inputs" / "protobuf-all-3.5.1.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def futu_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
+    return sdkfactory.make_sdk(work / "sdk-futu", "futu", open_inputs["futu"], protobuf_tarball)
+
+
+@pytest.fixture(scope="session")
+def moomoo_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
+    return sdkfactory.make_sdk(work / "sdk-moomoo", "moomoo", open_inputs["moomoo"], protobuf_tarball)
+
+
+@pytest.fixture(scope="session")
+def small_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
+    """Three protocol files and the stand-in sources: for tests of mechanisms, seconds to build."""
+    return sdkfactory.make_sdk(work / "sdk-small", "futu", open_inputs["futu"], protobuf_tarball, version="0.0.1",
+                               only=["Common.proto", "Qot_Common.proto", "Qot_Sub.proto"])
+
+
+@dataclass
+class Built:
+    out: Path
+    summary: dict
+    result: Result
+
+
+def _build(work: Path, name: str, *args: str) -> Built:
+    out = work / "out" / name
+    r = must_build("--os", "linux", "--out", str(out), *args, summary=work / f"{name}.summary.json")
+    assert r.summary is not None
+    return Built(out, r.summary, r)
+
+
+@pytest.fixture(scope="session")
+def default_futu(work: Path) -> Built:
+    return _build(work, "default-futu")
+
+
+@pytest.fixture(scope="session")
+def default_moomoo(work: Path) -> Built:
+    return _build(work, "default-moomoo", "--brand", "moomoo")
+
+
+@pytest.fixture(scope="session")
+def sdk_futu(work: Path, futu_sdk: Path) -> Built:
+    return _build(work, "sdk-futu", "--sdk", str(futu_sdk))
+
+
+@pytest.fixture(scope="session")
+def sdk_moomoo(work: Path, moomoo_sdk: Path) -> Built:
+    return _build(work, "sdk-moomoo", "--sdk", str(moomoo_sdk))
+
+
+@pytest.fixture(scope="session")
+def small_built(work: Path, small_sdk: Path) -> Built:
+    return _build(work, "small", "--sdk", str(small_sdk))

@@ -1,0 +1,62 @@
+// Round-trips a real message through the built library: C++ serialize, parse, compare.
+#include <cstdio>
+#include <string>
+
+#include "Proto/Qot_Sub.pb.h"  // the SDK's own include style
+#include "Qot_Common.pb.h"     // and the flat one
+#if !defined(OPEND_PROTO_ONLY)
+#if defined(OPEND_LIB_FTAPI)
+#include "FTAPI.h"
+namespace api = FTAPI;
+#else
+#include "MMAPI.h"
+namespace api = MMAPI;
+#endif
+#endif
+
+#define CHECK(cond)                                         \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      std::fprintf(stderr, "check failed: %s\n", #cond);    \
+      return 1;                                             \
+    }                                                       \
+  } while (0)
+
+int main() {
+  GOOGLE_PROTOBUF_VERIFY_VERSION;
+  Qot_Sub::Request req;
+  Qot_Sub::C2S* c2s = req.mutable_c2s();
+  Qot_Common::Security* sec = c2s->add_securitylist();
+  sec->set_market(Qot_Common::QotMarket_HK_Security);
+  sec->set_code("00700");
+  c2s->add_subtypelist(Qot_Common::SubType_Basic);
+  c2s->set_issuborunsub(true);
+  c2s->set_isregorunregpush(true);
+
+  std::string bytes;
+  CHECK(req.SerializeToString(&bytes));
+  Qot_Sub::Request back;
+  CHECK(back.ParseFromString(bytes));
+  CHECK(back.c2s().securitylist_size() == 1);
+  CHECK(back.c2s().securitylist(0).code() == "00700");
+  CHECK(back.c2s().securitylist(0).market() == Qot_Common::QotMarket_HK_Security);
+  CHECK(back.c2s().subtypelist(0) == Qot_Common::SubType_Basic);
+  CHECK(back.c2s().issuborunsub());
+  CHECK(back.SerializeAsString() == bytes);
+  std::printf("round-trip ok: %zu bytes\n", bytes.size());
+
+#if !defined(OPEND_PROTO_ONLY)
+  std::string packet = api::PackRequest(3001, 7, api::MakeSubRequest(1, {"00700", "09988"}, {1}));
+  uint32_t protoId = 0, serial = 0;
+  std::string body;
+  CHECK(api::UnpackPacket(packet, &protoId, &serial, &body));
+  CHECK(protoId == 3001 && serial == 7);
+  Qot_Sub::Request framed;
+  CHECK(framed.ParseFromString(body));
+  CHECK(framed.c2s().securitylist_size() == 2);
+  CHECK(framed.c2s().securitylist(1).code() == "09988");
+  std::printf("library ok: %s\n", api::Version());
+#endif
+  google::protobuf::ShutdownProtobufLibrary();
+  return 0;
+}

@@ -1,0 +1,118 @@
+"""Assembles test SDKs in the FTAPI4CPP / MMAPI4CPP shape from the real open inputs.
+
+Protocol files come from the pinned futu-api / moomoo-api packages, protobuf's source from the
+pinned grpcio-tools copy laid out as the official protobuf-all-3.5.1.tar.gz. Src/<Lib> and the
+public headers are small stand-ins written for these tests (data/standin). The vendor's stale
+generated files are imitated by headers that #error when included: a build that picks them up
+instead of its own fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+LIBS = {"futu": "FTAPI", "moomoo": "MMAPI"}
+STALE = '#error "stale vendor-generated header: the build must use its own"\n'
+
+
+def standin(name: str, lib: str) -> str:
+    return (DATA / "standin" / name).read_text(encoding="utf-8").replace("@LIB@", lib)
+
+
+def protobuf_release_tarball(protobuf_src: Path, dest: Path) -> Path:
+    """protobuf-all-3.5.1.tar.gz in the release's layout (protobuf-3.5.1/src/google/...), byte-stable."""
+    if dest.exists():
+        return dest
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+
+        def add_bytes(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1_500_000_000, 0o644
+            tf.addfile(info, io.BytesIO(data))
+
+        # The release's own cmake/ (which CMake 4 refuses) and autotools files: present, never used.
+        add_bytes("protobuf-3.5.1/cmake/CMakeLists.txt", b"cmake_minimum_required(VERSION 3.1.3)\nproject(protobuf C CXX)\n")
+        add_bytes("protobuf-3.5.1/autogen.sh", b"#!/bin/sh\nexit 1\n")
+        for f in sorted(protobuf_src.rglob("*")):
+            if f.is_file():
+                add_bytes(f"protobuf-3.5.1/src/{f.relative_to(protobuf_src).as_posix()}", f.read_bytes())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buf.getvalue())
+    return dest
+
+
+def channel_library(lib: str, dest: Path) -> Path:
+    """A stand-in for the vendor's closed lib<Lib>Channel.so: a real shared library with a C API."""
+    src = dest.with_suffix(".c")
+    src.write_text(f"int {lib}Channel_Version(void) {{ return 1; }}\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(dest), str(src)], check=True)
+    src.unlink()
+    return dest
+
+
+def make_sdk(
+    dest: Path,
+    brand: str,
+    protos: Path,
+    protobuf_tarball: Path | None,
+    *,
+    version: str = "10.11.7108",
+    with_src: bool = True,
+    only: list[str] | None = None,
+) -> Path:
+    """An SDK folder <dest>/<Lib>4CPP_<version> and its path."""
+    lib = LIBS[brand]
+    root = dest / f"{lib}4CPP_{version}"
+    inc = root / "Include"
+    (inc / "Proto").mkdir(parents=True)
+    for p in sorted(protos.glob("*.proto")):
+        if only is None or p.name in only:
+            shutil.copy2(p, inc / "Proto" / p.name)
+    (inc / "Proto" / "Common.pb.h").write_text(STALE)
+    (inc / "google" / "protobuf").mkdir(parents=True)
+    (inc / "google" / "protobuf" / "message.h").write_text(STALE)
+    (inc / f"{lib}.h").write_text(standin("API.h", lib))
+    (inc / f"{lib}_Define.h").write_text(standin("API_Define.h", lib))
+    if with_src:
+        src = root / "Src" / lib
+        src.mkdir(parents=True)
+        for name in ("Packet.cpp", "Qot.cpp"):
+            (src / name).write_text(standin(name, lib))
+    if protobuf_tarball is not None:
+        (root / "Src").mkdir(exist_ok=True)
+        shutil.copy2(protobuf_tarball, root / "Src" / "protobuf-all-3.5.1.tar.gz")
+    (root / "Bin" / "Ubuntu16.04").mkdir(parents=True)
+    channel_library(lib, root / "Bin" / "Ubuntu16.04" / f"lib{lib}Channel.so")
+    (root / "Sample").mkdir()
+    (root / "Sample" / "README.txt").write_text("samples live here in the real SDK\n")
+    return root
+
+
+def zip_tree(root: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(root.rglob("*")):
+            zf.write(f, f.relative_to(root.parent).as_posix())
+    return dest
+
+
+def tar_tree(root: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w:gz") as tf:
+        tf.add(root, arcname=root.name)
+    return dest
+
+
+def sevenzip_tree(root: Path, dest: Path) -> Path:
+    import py7zr
+
+    with py7zr.SevenZipFile(dest, "w") as z:
+        z.writeall(root, arcname=root.name)
+    return dest

@@ -1,0 +1,152 @@
+"""Bad input: one clear line, its own exit code, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+import sdkfactory
+from conftest import Built, run_driver
+
+from opend_build import errors
+
+
+def assert_clean_failure(r, code: int, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.returncode == code, r.output
+    assert "Traceback" not in r.output
+    first = r.stderr.strip().splitlines()[0]
+    assert first.startswith("error: ")
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+def test_exit_codes_are_distinct() -> None:
+    codes = [c.exit_code for c in errors.EXIT_CODES]
+    assert len(codes) == len(set(codes))
+
+
+def test_missing_sdk(tmp_path: Path) -> None:
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(tmp_path / "nope")), 3, "does not exist")
+
+
+def test_archive_without_sdk(tmp_path: Path) -> None:
+    z = tmp_path / "notes.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("README.txt", "not an SDK")
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(z)), 3, "no OpenD C++ SDK found")
+
+
+def test_corrupt_archive(tmp_path: Path) -> None:
+    z = tmp_path / "FTAPI4CPP_1.0.zip"
+    z.write_bytes(b"PK\x03\x04 this is not really a zip")
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(z)), 3, "not a readable archive")
+
+
+def test_sdk_without_include_proto(tmp_path: Path) -> None:
+    root = tmp_path / "FTAPI4CPP_1.0"
+    (root / "Include").mkdir(parents=True)
+    (root / "Include" / "FTAPI.h").write_text("")
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(root)), 3, "Include/Proto")
+
+
+def test_unknown_brand(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "SomeSDK"
+    (root / "Include" / "Proto").mkdir(parents=True)
+    shutil.copy(open_inputs["futu"] / "Common.proto", root / "Include" / "Proto")
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(root)), 3, "--brand")
+
+
+def test_no_protobuf_source(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-untyped-def]
+    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], None, only=["Common.proto"])
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(sdk)), 4, "protobuf")
+
+
+def test_protobuf_archive_without_source(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-untyped-def]
+    bogus = tmp_path / "protobuf-all-3.5.1.tar.gz"
+    import tarfile
+
+    with tarfile.open(bogus, "w:gz") as tf:
+        (tmp_path / "x.txt").write_text("x")
+        tf.add(tmp_path / "x.txt", "protobuf-3.5.1/README.md")
+    sdk = sdkfactory.make_sdk(tmp_path / "s", "futu", open_inputs["futu"], bogus, only=["Common.proto"])
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(tmp_path / "o")), 4, "protobuf")
+
+
+def test_foreign_os_needs_dry_run() -> None:
+    assert_clean_failure(run_driver("--os", "windows"), 12, "--dry-run")
+
+
+def test_bad_option() -> None:
+    assert_clean_failure(run_driver("--os", "linux", "--jobs", "0"), 2, "--jobs")
+
+
+def test_no_cxx_compiler(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python3")
+    r = run_driver("--os", "linux", env={"PATH": str(bin_dir), "CXX": ""})
+    assert_clean_failure(r, 6, "no C++ compiler", "apt-get install g++")
+
+
+def test_out_folder_of_someone_else_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("precious")
+    r = run_driver("--os", "linux", "--out", str(theirs))
+    assert_clean_failure(r, 2, "not made by opend-build")
+    assert (theirs / "thesis.tex").read_text() == "precious"
+
+
+def test_proto_syntax_error_names_file_and_line(tmp_path: Path, open_inputs, protobuf_tarball: Path, small_built: Built) -> None:  # type: ignore[no-untyped-def]
+    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], protobuf_tarball, version="0.0.2", with_src=False,
+                              only=["Common.proto"])
+    (sdk / "Include/Proto/Broken.proto").write_text('syntax = "proto2";\npackage Broken;\n\nmessage C2S {\n  required int32 x = 1\n}\n')
+    out = tmp_path / "out"
+    r = run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(out))
+    assert_clean_failure(r, 5, f"{sdk / 'Include/Proto/Broken.proto'}:6:")
+    assert not out.exists()
+
+
+def test_missing_import(tmp_path: Path, open_inputs, protobuf_tarball: Path, small_built: Built) -> None:  # type: ignore[no-untyped-def]
+    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], protobuf_tarball, version="0.0.3", with_src=False,
+                              only=["Common.proto"])
+    (sdk / "Include/Proto/Lonely.proto").write_text('syntax = "proto2";\npackage Lonely;\nimport "Missing.proto";\nmessage A { optional int32 x = 1; }\n')
+    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(tmp_path / "out")), 5, "Missing.proto")
+
+
+class _Index(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def bad_index(tmp_path: Path, pins):  # type: ignore[no-untyped-def]
+    """A package index on loopback serving a file whose bytes do not match the pin."""
+    root = tmp_path / "index"
+    pin = pins["futu"]
+    (root / pin.project).mkdir(parents=True)
+    (root / pin.project / pin.filename).write_bytes(b"tampered")
+    (root / pin.project / "index.html").write_text(f'<a href="{pin.filename}">{pin.filename}</a>')
+    handler = lambda *a, **kw: _Index(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_sha256_mismatch_is_refused(tmp_path: Path, bad_index: str) -> None:
+    env = {"OPEND_BUILD_CACHE": str(tmp_path / "cache"), "OPEND_BUILD_INDEX_URL": bad_index}
+    r = run_driver("--os", "linux", "--out", str(tmp_path / "out"), env=env)
+    assert_clean_failure(r, 7, "sha256", "expected")
+    assert not list((tmp_path / "cache" / "downloads").glob("*.tar.gz"))
+
+
+def test_download_failure(tmp_path: Path) -> None:
+    env = {"OPEND_BUILD_CACHE": str(tmp_path / "cache"), "OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}
+    assert_clean_failure(run_driver("--os", "linux", "--out", str(tmp_path / "out"), env=env), 7, "cannot download")
