@@ -121,7 +121,10 @@ def futu_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -
 
 @pytest.fixture(scope="session")
 def moomoo_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
-    return sdkfactory.make_sdk(work / "sdk-moomoo", "moomoo", open_inputs["moomoo"], protobuf_tarball)
+    """MMAPI4CPP shape with the protocol files moomoo has of its own plus what they import: the full
+    184 of both brands are built by the default builds already."""
+    only = sdkfactory.import_closure(open_inputs["moomoo"], ["Qot_Sub.proto", *sdkfactory.MOOMOO_DIFFERS])
+    return sdkfactory.make_sdk(work / "sdk-moomoo", "moomoo", open_inputs["moomoo"], protobuf_tarball, only=only)
 
 
 @pytest.fixture(scope="session")

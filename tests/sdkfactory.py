@@ -59,6 +59,25 @@ def channel_library(lib: str, dest: Path) -> Path:
     return dest
 
 
+def import_closure(proto_dir: Path, names: list[str]) -> list[str]:
+    """`names` and every file they import, transitively."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for line in (proto_dir / name).read_text(encoding="utf-8").splitlines():
+            if line.startswith("import "):
+                todo.append(line.split('"')[1])
+    return sorted(found)
+
+
+# The five protocol files in which moomoo's set differs from futu's.
+MOOMOO_DIFFERS = ["Qot_GetIpoList.proto", "Qot_OptionScreen.proto", "Qot_StockScreen.proto", "Qot_WarrantScreen.proto", "Verification.proto"]
+
+
 def make_sdk(
     dest: Path,
     brand: str,

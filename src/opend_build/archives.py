@@ -15,6 +15,7 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
+from typing import IO
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -239,27 +240,35 @@ def _write_7z(archive: Path, chosen: list[tuple[Entry, PurePosixPath]], root: Pa
     shutil.rmtree(staging)
 
 
-def hash_member(archive: Path, name: str) -> str:
-    """sha256 of one file inside an archive, streamed without unpacking anything to disk."""
-    import hashlib
 
-    h = hashlib.sha256()
+def digest_member(archive: Path, name: str, digest: Callable[[str, IO[bytes]], str]) -> str:
+    """`digest(name, stream)` over one file inside an archive, streamed: nothing is written to disk."""
     lower = archive.name.lower()
     if lower.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf, zf.open(name) as src:
-            while chunk := src.read(1 << 20):
-                h.update(chunk)
-    elif lower.endswith(".7z"):
+            return digest(name, src)
+    if lower.endswith(".7z"):
+        import io
+
         py7zr = _py7zr()
         with py7zr.SevenZipFile(archive) as z:
-            for _, bio in z.read(targets=[name]).items():
-                h.update(bio.read())
-    else:
-        with tarfile.open(archive) as tf:
-            src = tf.extractfile(name)
-            if src is None:
-                raise SdkError(f"{name} in {archive} is not a file")
-            with src:
-                while chunk := src.read(1 << 20):
-                    h.update(chunk)
-    return h.hexdigest()
+            data = _7z_read(z, name)
+        return digest(name, io.BytesIO(data))
+    with tarfile.open(archive) as tf:
+        src = tf.extractfile(name)
+        if src is None:
+            raise SdkError(f"{name} in {archive} is not a file")
+        with src:
+            return digest(name, src)
+
+
+def _7z_read(z, name: str) -> bytes:  # type: ignore[no-untyped-def]
+    """One member's bytes from a py7zr archive (API differs across py7zr versions)."""
+    if hasattr(z, "read"):
+        for _, bio in z.read(targets=[name]).items():
+            return bio.read()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        z.extract(path=tmp, targets=[name])
+        return Path(tmp, name).read_bytes()

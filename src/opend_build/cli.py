@@ -12,7 +12,7 @@ from types import FrameType
 
 from . import inputs as inputs_mod
 from . import manifest, sources, tools
-from .errors import HostMismatchError, Interrupted, OpenDError
+from .errors import HostMismatchError, Interrupted, OpenDError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
@@ -48,6 +48,7 @@ def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
         "seconds": round(seconds, 2),
         "phases": {k: {"seconds": round(v.seconds, 2), "steps": v.steps, "compiled": v.compiled, "generated": v.generated} for k, v in report.phases.items()},
         "log": report.log,
+        "notes": report.notes,
     }
 
 
@@ -68,6 +69,8 @@ def print_summary(s: dict[str, object]) -> None:
     print(f"            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
     print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
     print(f"  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
+    for note in s["notes"]:  # type: ignore[attr-defined]
+        print(f"  post:     {note}")
     print(f"  log:      {s['log']}")
     sys.stdout.flush()
 
@@ -76,7 +79,38 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted("stopped by SIGTERM")
 
 
+def run_doctor(options: Options) -> int:
+    import tempfile
+    from pathlib import PurePosixPath
+
+    from . import archives, doctor, sdk
+    from .platforms import linux
+
+    target = options.sdk or options.out
+    if target is None:
+        raise UsageError("doctor needs --sdk PATH (an SDK folder or archive) or --out DIR (a built output)")
+    host = host_os()
+    cxx = linux._find(options.compiler or "gcc") if host == "linux" else (doctor.default_cxx() or "c++")
+    flags = (["-stdlib=libc++"] if options.compiler == "clang" else []) + ([f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}"] if options.cxx11_abi is not None else [])
+    if target.is_dir():
+        doctor.report(target / sdk.find_root(sdk.paths_of(sdk.list_tree(target))), host, cxx, flags)
+        return 0
+    tree = sdk.open_sdk(target, options.brand)
+    with tempfile.TemporaryDirectory() as tmp:
+        keep = ("Bin", "Include/google/protobuf/stubs/common.h")
+
+        def select(p: PurePosixPath) -> PurePosixPath | None:
+            rel = PurePosixPath(*p.parts[len(PurePosixPath(tree.root).parts):]) if tree.root else p
+            return rel if any(str(rel) == k or str(rel).startswith(k + "/") for k in keep) else None
+
+        unpacked = archives.extract(target, Path(tmp) / "sdk", select)
+        doctor.report(unpacked, host, cxx, flags)
+    return 0
+
+
 def run(options: Options) -> int:
+    if options.command == "doctor":
+        return run_doctor(options)
     plan = build_plan(options)
     if options.dry_run:
         print(plan.render())

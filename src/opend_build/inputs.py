@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import archives, sources
+from . import archives, protobuf_src, sources
 from .errors import ProtobufSourceError
 from .options import Options
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
@@ -64,7 +64,7 @@ def _default(options: Options) -> Inputs:
         include_dir=None,
         source_dir=None,
         protobuf_src=sources.extracted_path(pb_pin),
-        protobuf_id=f"pypi:{pb_pin.sha256}",
+        protobuf_id=pins_digest(),
         channel_libs=(),
         prepare=prepare,
         record={
@@ -72,6 +72,13 @@ def _default(options: Options) -> Inputs:
             "packages": [_pin_record(proto_pin), _pin_record(pb_pin)],
         },
     )
+
+
+def pins_digest() -> str:
+    import json
+
+    data = json.loads((sources.project_root() / "proto" / "inputs.json").read_text(encoding="utf-8"))
+    return f"src:{data['protobuf']['src_digest']}"
 
 
 def _pin_record(pin: sources.Pin) -> dict[str, str]:
@@ -94,24 +101,26 @@ def find_protobuf_src(folder: Path) -> Path | None:
     return None
 
 
-def protobuf_unpack_dir(sha: str) -> Path:
-    return sources.cache_root() / "sources" / f"protobuf-{sha[:16]}"
+def protobuf_unpack_dir(digest: str) -> Path:
+    return sources.cache_root() / "sources" / f"protobuf-{digest[:16]}"
 
 
-def _protobuf_from(path: Path, prepare: list[Prepare], sha: str | None = None) -> tuple[Path, str]:
-    """(src folder, identity) for --protobuf or the SDK's Src/protobuf-*: an archive or a folder."""
+def _protobuf_from(path: Path, prepare: list[Prepare], digest: str | None = None) -> tuple[Path, str]:
+    """(src folder, identity) for --protobuf or the SDK's Src/protobuf-*: an archive or a folder.
+
+    The identity is the digest of the C++ sources, so equal sources share one protobuf build."""
     if archives.is_archive(path):
-        sha = sha or sources.sha256_file(path)
-        dest = protobuf_unpack_dir(sha)
+        digest = digest or protobuf_src.digest_archive(path)
+        dest = protobuf_unpack_dir(digest)
         prepare.append(Prepare("unpack_protobuf", f"unpack protobuf sources from {path.name}", _args(archive=path, dest=dest)))
-        return dest, f"archive:{sha}"
+        return dest, f"src:{digest}"
     src = find_protobuf_src(path)
     if src is None:
         raise ProtobufSourceError(
             f"{path} holds no protobuf source (no google/protobuf/message.h in it, its src/ or one folder down)",
             "give --protobuf a protobuf-all-3.5.1.tar.gz or its unpacked folder",
         )
-    return src, f"dir:{src}"
+    return src, f"dir:{src}"  # a folder may change under us: keep its build apart, Ninja tracks edits
 
 
 def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
@@ -137,7 +146,7 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
             pb_src, pb_id = _protobuf_from(inner, prepare)
         else:
             member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
-            pb_src, pb_id = _protobuf_from(inner, prepare, archives.hash_member(sdk_path, member))
+            pb_src, pb_id = _protobuf_from(inner, prepare, archives.digest_member(sdk_path, member, protobuf_src.digest_stream))
         pb_record = {"protobuf": tree.protobuf}
     else:
         raise ProtobufSourceError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -16,6 +15,39 @@ from .errors import LockedError
 
 def _owner() -> str:
     return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+if os.name == "nt":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            return True
+        except OSError:
+            return False
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+
+def _read(fd: int) -> str:
+    os.lseek(fd, 1, os.SEEK_SET)
+    return os.read(fd, 4096).decode("utf-8", "replace")
+
+
+def _write(fd: int, text: str) -> None:
+    # The owner is written after byte 0 on Windows too: msvcrt locks byte 0 and blocks its reads.
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, b" " + text.encode())
 
 
 def _describe(text: str) -> str:
@@ -37,23 +69,16 @@ def hold(paths: tuple[Path, ...], timeout: float, say: Callable[[str], None]) ->
             fds.append(fd)
             deadline = time.monotonic() + timeout
             told = False
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    owner = _describe(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
-                    if time.monotonic() >= deadline:
-                        raise LockedError(
-                            f"{path} is held by {owner}",
-                            "wait for that run to finish, or raise --lock-timeout",
-                        ) from None
-                    if not told:
-                        say(f"waiting for {owner}, which holds {path}")
-                        told = True
-                    time.sleep(0.5)
+            while not _try_lock(fd):
+                owner = _describe(_read(fd).strip())
+                if time.monotonic() >= deadline:
+                    raise LockedError(f"{path} is held by {owner}", "wait for that run to finish, or raise --lock-timeout") from None
+                if not told:
+                    say(f"waiting for {owner}, which holds {path}")
+                    told = True
+                time.sleep(0.5)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, _owner().encode(), 0)
+            _write(fd, _owner())
         yield
     finally:
         for fd in reversed(fds):

@@ -21,7 +21,7 @@ def host_os() -> str:
 
 @dataclass(frozen=True)
 class Options:
-    command: str  # "build"
+    command: str  # "build" | "doctor"
     os: str
     sdk: Path | None
     brand: str | None  # None: detect from the SDK (futu for the default)
@@ -30,6 +30,11 @@ class Options:
     jobs: int
     out: Path | None
     compiler: str | None  # "gcc" | "clang" | None (the OS default)
+    cxx11_abi: int | None  # Linux g++: _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
+    arch: str | None  # macOS: arm64|x86_64|universal2; Windows: x86|x64
+    deployment_target: str | None  # macOS
+    toolset: str | None  # Windows: v120_xp ... v143
+    runtime: str | None  # Windows: MT | MD
     dry_run: bool
     verbose: bool
     summary_json: Path | None
@@ -46,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build the OpenD C++ API SDK (protobuf 3.5.1, protocol classes, lib<Brand>) in one command.",
     )
-    p.add_argument("command", nargs="?", default="build", choices=["build"], help="what to do (default: build)")
+    p.add_argument("command", nargs="?", default="build", choices=["build", "doctor"], help="build (default), or doctor: can the SDK's prebuilt libraries be linked here?")
     p.add_argument("--os", default=None, choices=OSES, help="target OS (default: this machine's)")
     p.add_argument("--sdk", type=Path, help="SDK folder or archive (.zip/.7z/.tar.gz); default: the open parts from PyPI")
     p.add_argument("--brand", choices=sorted(BRANDS), help="futu (FTAPI) or moomoo (MMAPI); default: detected")
@@ -55,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
     p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>)")
     p.add_argument("--compiler", choices=["gcc", "clang"], help="Linux: gcc (default) or clang with libc++")
+    p.add_argument("--cxx11-abi", type=int, choices=[0, 1], help="Linux g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)")
+    p.add_argument("--arch", choices=["arm64", "x86_64", "universal2", "x86", "x64"], help="macOS: arm64|x86_64|universal2 (default universal2); Windows: x86|x64 (default x64)")
+    p.add_argument("--deployment-target", help="macOS deployment target (default 10.15)")
+    p.add_argument("--toolset", choices=["v120_xp", "v120", "v140", "v141", "v142", "v143"], help="Windows platform toolset (default: the newest installed)")
+    p.add_argument("--runtime", choices=["MT", "MD"], help="Windows C runtime: MT (static) or MD (DLL, default)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--summary-json", type=Path, help="also write the end-of-run summary as JSON to this file")
     p.add_argument("--lock-timeout", type=float, default=1800.0, help="seconds to wait for another run using the same folders (0: fail at once)")
@@ -77,8 +87,21 @@ def parse(argv: list[str]) -> Options:
     if a.jobs is not None and a.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {a.jobs}")
     target = a.os or host_os()
-    if a.compiler == "clang" and target == "windows":
-        raise UsageError("--compiler clang is for Linux (macOS always uses clang; Windows uses MSVC)")
+    only = {
+        "--compiler": (a.compiler, ("linux",)),
+        "--cxx11-abi": (a.cxx11_abi, ("linux",)),
+        "--deployment-target": (a.deployment_target, ("macos",)),
+        "--toolset": (a.toolset, ("windows",)),
+        "--runtime": (a.runtime, ("windows",)),
+        "--arch": (a.arch, ("macos", "windows")),
+    }
+    for flag, (value, oses) in only.items():
+        if value is not None and target not in oses:
+            raise UsageError(f"{flag} does not apply to --os {target}", f"it is for --os {' or '.join(oses)}")
+    if a.arch in ("x86", "x64") and target != "windows" or a.arch in ("arm64", "x86_64", "universal2") and target != "macos":
+        raise UsageError(f"--arch {a.arch} does not apply to --os {target}")
+    if a.cxx11_abi is not None and a.compiler == "clang":
+        raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
         command=a.command,
         os=target,
@@ -89,6 +112,11 @@ def parse(argv: list[str]) -> Options:
         jobs=a.jobs or default_jobs(),
         out=a.out.expanduser().absolute() if a.out else None,
         compiler=a.compiler,
+        cxx11_abi=a.cxx11_abi,
+        arch=a.arch,
+        deployment_target=a.deployment_target,
+        toolset=a.toolset,
+        runtime=a.runtime,
         dry_run=a.dry_run,
         verbose=a.verbose,
         summary_json=a.summary_json.absolute() if a.summary_json else None,

@@ -98,6 +98,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     if toolchain.generator == "Ninja":
         common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
     jobs = str(options.jobs)
+    config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
 
     steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
     steps += [
@@ -109,8 +110,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
             env,
             build_dir=str(pb_build / "tree"),
         ),
-        Step("protobuf", "build protobuf", "build", (cmake, "--build", str(pb_build / "tree"), "--parallel", jobs), env, build_dir=str(pb_build / "tree")),
-        Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", str(pb_build / "tree"), "--prefix", str(pb_prefix)), env),
+        Step("protobuf", "build protobuf", "build", (cmake, "--build", str(pb_build / "tree"), *config, "--parallel", jobs), env, build_dir=str(pb_build / "tree")),
+        Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", str(pb_build / "tree"), *config, "--prefix", str(pb_prefix)), env),
     ]
     sdk_defs = [
         f"-DOPEND_LIB={inputs.lib}",
@@ -124,11 +125,15 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     ]
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),
-        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), "--parallel", jobs), env, build_dir=str(sdk_build)),
-        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), "--prefix", str(staging)), env),
+        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),
+        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env),
         Step("install", "write build-manifest.json", "action", args=(("action", "manifest"), ("dir", str(staging)), ("build", str(sdk_build)))),
         Step("publish", f"replace {out.name} atomically", "action", args=(("action", "publish"), ("staging", str(staging)), ("out", str(out)))),
     ]
+    if options.os == "macos":
+        # The vendor's FAQ: downloaded dylibs carry com.apple.quarantine and will not load until cleared.
+        steps.append(Step("post", "clear com.apple.quarantine where present", "action",
+                          args=(("action", "clear_quarantine"), ("folder", str(out / toolchain.bin_dir)))))
     return Plan(
         os=options.os,
         brand=inputs.brand,

@@ -14,10 +14,10 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TextIO
 
-from . import archives, locks, manifest, sources
+from . import archives, locks, manifest, protobuf_src, sources
 from .diagnose import diagnose
 from .errors import DiskError, ProtobufSourceError, UsageError
 from .plan import Plan, Step
@@ -37,6 +37,7 @@ class PhaseStats:
 class Report:
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     log: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.setdefault(name, PhaseStats())
@@ -93,20 +94,11 @@ def _act_unpack_sdk(archive: str, dest: str) -> None:
         archives.extract(Path(archive), Path(dest))
 
 
-def protobuf_member(p: PurePosixPath) -> PurePosixPath | None:
-    """Map an archive path to its place under src/ when it is protobuf C++ source, else None."""
-    parts = p.parts
-    for i in range(1, len(parts) - 2):
-        if parts[i - 1] == "src" and parts[i : i + 2] == ("google", "protobuf") and p.suffix in (".h", ".cc", ".inc"):
-            return PurePosixPath(*parts[i:])
-    return None
-
-
 def _act_unpack_protobuf(archive: str, dest: str) -> None:
     d = Path(dest)
     if not d.is_dir():
         d.parent.mkdir(parents=True, exist_ok=True)
-        archives.extract(Path(archive), d, protobuf_member)
+        archives.extract(Path(archive), d, protobuf_src.member)
     if not (d / "google" / "protobuf" / "message.h").is_file():
         shutil.rmtree(d, ignore_errors=True)
         raise ProtobufSourceError(
@@ -207,8 +199,11 @@ class Runner:
             action = args.pop("action")
             if action == "manifest":
                 manifest.write(self.plan, Path(args["build"]), Path(args["dir"]))
-            else:
-                ACTIONS[action](**args)
+                return
+            result = ACTIONS[action](**args)
+            if action == "clear_quarantine":
+                self.report.notes.append(f"cleared com.apple.quarantine from {len(result)} file(s)")
+                self.progress.say(f"    {self.report.notes[-1]}")
             return
         if step.kind == "configure":
             stamp = Path(step.build_dir) / ".opend-configure-stamp"
@@ -263,7 +258,18 @@ class Runner:
             raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir)
 
 
+def clear_quarantine(folder: str) -> list[str]:
+    """`xattr -r -d com.apple.quarantine` on each file under `folder` that carries the attribute."""
+    cleared = []
+    for f in sorted(Path(folder).rglob("*")):
+        if f.is_file() and subprocess.run(["xattr", "-p", "com.apple.quarantine", str(f)], capture_output=True).returncode == 0:
+            subprocess.run(["xattr", "-r", "-d", "com.apple.quarantine", str(f)], check=True, capture_output=True)
+            cleared.append(str(f))
+    return cleared
+
+
 ACTIONS = {
+    "clear_quarantine": clear_quarantine,
     "fetch": _act_fetch,
     "unpack_pin": _act_unpack_pin,
     "unpack_sdk": _act_unpack_sdk,

@@ -37,7 +37,7 @@ class SdkTree:
         return BRANDS[self.brand]
 
 
-def _norm(names: list[str]) -> list[PurePosixPath]:
+def paths_of(names: list[str]) -> list[PurePosixPath]:
     return [PurePosixPath(n.rstrip("/")) for n in names if n.strip("/")]
 
 
@@ -67,7 +67,7 @@ def detect_brand(root_name: str, rel: list[PurePosixPath]) -> str | None:
 
 
 def describe(names: list[str], container_name: str, brand_override: str | None = None) -> SdkTree:
-    paths = _norm(names)
+    paths = paths_of(names)
     root = find_root(paths)
     rp = PurePosixPath(root) if root else None
     n = len(rp.parts) if rp else 0

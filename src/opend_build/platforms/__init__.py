@@ -32,8 +32,9 @@ class Toolchain:
 
 def toolchain_for(options: Options, probe: bool) -> Toolchain:
     """The toolchain for options.os; `probe` looks at this host (False for a foreign --dry-run)."""
-    if options.os == "linux":
-        from . import linux
+    from . import linux, macos, windows
 
-        return linux.toolchain(options, probe)
-    raise UsageError(f"--os {options.os} is not supported by this version yet", "use --os linux")
+    modules = {"linux": linux, "macos": macos, "windows": windows}
+    if options.os not in modules:
+        raise UsageError(f"--os {options.os} is not supported", "use linux, macos or windows")
+    return modules[options.os].toolchain(options, probe)

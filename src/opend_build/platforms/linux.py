@@ -41,6 +41,13 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
     cxx = _find(compiler) if probe else ("clang++" if compiler == "clang" else "g++")
     version = _version(cxx) if probe else "(probed on the build host)"
     args = [f"-DCMAKE_CXX_COMPILER={cxx}"]
+    flags = []
     if compiler == "clang":
-        args += ["-DCMAKE_CXX_FLAGS=-stdlib=libc++", "-DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++"]
-    return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux", cmake_args=tuple(args))
+        flags.append("-stdlib=libc++")
+        args.append("-DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++")
+    if options.cxx11_abi is not None:
+        flags.append(f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}")
+    if flags:
+        args.append(f"-DCMAKE_CXX_FLAGS={' '.join(flags)}")
+    notes = (f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}",) if options.cxx11_abi is not None else ()
+    return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux", cmake_args=tuple(args), notes=notes)

@@ -1,0 +1,164 @@
+"""`build.py doctor`: can the SDK's prebuilt libraries be linked here as they are, or must they be rebuilt?
+
+Reads the libraries' bytes (object format, architecture, C++ standard library and std::string ABI,
+MSVC runtime and compiler version where recorded) and compares them with what the local compiler
+produces. Pure functions over bytes; one small compile to learn the local toolchain's defaults.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ELF_MACHINES = {0x03: "x86", 0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm"}
+MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64", 0x07: "x86"}
+COFF_MACHINES = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
+LIB_SUFFIXES = (".a", ".so", ".dylib", ".lib", ".dll")
+MSVC_RUNTIMES = {b"LIBCMTD": "MTd", b"MSVCRTD": "MDd", b"LIBCMT": "MT", b"MSVCRT": "MD"}
+MSC_VER = {"1800": "Visual Studio 2013 (v120)", "1900": "Visual Studio 2015 (v140)"}
+
+
+@dataclass(frozen=True)
+class Facts:
+    path: str
+    format: str  # "ELF", "Mach-O", "COFF", "unknown"
+    archs: tuple[str, ...]
+    stdlib: str  # "libstdc++ (new __cxx11 ABI)", "libstdc++ (old ABI)", "libc++", "MSVC", "none seen"
+    runtime: str = ""  # MSVC: MT/MD(d)
+    compiler: str = ""  # what the library records of its compiler, when it does
+
+
+def _object_header(data: bytes) -> bytes:
+    """The first object file of an ar archive (skipping symbol tables), or the data itself."""
+    if not data.startswith(b"!<arch>\n"):
+        return data
+    pos = 8
+    while pos + 60 <= len(data):
+        name = data[pos : pos + 16].strip()
+        size = int(data[pos + 48 : pos + 58].strip() or 0)
+        body = data[pos + 60 : pos + 60 + size]
+        if name not in (b"/", b"//", b"/SYM64/", b"__.SYMDEF", b"__.SYMDEF SORTED", b"/<ECSYMBOLS>/") and not name.startswith(b"#1/__.SYMDEF"):
+            if name.startswith(b"#1/"):  # BSD ar: the name follows the header
+                n = int(name[3:])
+                body = body[n:]
+            return body
+        pos += 60 + size + (size & 1)
+    return b""
+
+
+def _format_arch(obj: bytes) -> tuple[str, tuple[str, ...]]:
+    if obj[:4] == b"\x7fELF":
+        little = obj[5] == 1
+        machine = int.from_bytes(obj[18:20], "little" if little else "big")
+        return "ELF", (ELF_MACHINES.get(machine, hex(machine)),)
+    magic = int.from_bytes(obj[:4], "little")
+    if magic in (0xFEEDFACE, 0xFEEDFACF):
+        return "Mach-O", (MACHO_CPUS.get(int.from_bytes(obj[4:8], "little"), "unknown"),)
+    if obj[:4] == b"\xca\xfe\xba\xbe":  # fat (universal) file: big-endian arch table
+        n = int.from_bytes(obj[4:8], "big")
+        archs = tuple(MACHO_CPUS.get(int.from_bytes(obj[8 + 20 * i : 12 + 20 * i], "big"), "unknown") for i in range(n))
+        return "Mach-O", archs
+    if obj[:2] == b"MZ":
+        pe = int.from_bytes(obj[0x3C:0x40], "little")
+        return "COFF", (COFF_MACHINES.get(int.from_bytes(obj[pe + 4 : pe + 6], "little"), "unknown"),)
+    machine = int.from_bytes(obj[:2], "little")
+    if machine in COFF_MACHINES:
+        return "COFF", (COFF_MACHINES[machine],)
+    return "unknown", ()
+
+
+def stdlib_of(data: bytes) -> str:
+    if b"St3__1" in data:
+        return "libc++"
+    if b"St7__cxx11" in data:
+        return "libstdc++ (new __cxx11 ABI)"
+    if re.search(rb"_Z[0-9A-Za-z_]*Ss", data) or b"NSs" in data:
+        return "libstdc++ (old ABI)"
+    if b"?$basic_string@" in data:
+        return "MSVC"
+    return "none seen"
+
+
+def inspect(path: Path) -> Facts:
+    data = path.read_bytes()
+    fmt, archs = _format_arch(_object_header(data) if not data.startswith(b"\xca\xfe\xba\xbe") else data)
+    runtime = next((r for k, r in MSVC_RUNTIMES.items() if b"DEFAULTLIB:" + k in data or b'DEFAULTLIB:"' + k in data), "")
+    m = re.search(rb"_MSC_VER=(\d{4})", data)
+    compiler = MSC_VER.get(m.group(1).decode(), f"MSVC _MSC_VER {m.group(1).decode()}") if m else ""
+    if not compiler:
+        g = re.search(rb"GCC: \([^)]*\) ([0-9][0-9.]*)", data)
+        compiler = f"GCC {g.group(1).decode()}" if g else ""
+    return Facts(str(path), fmt, archs, stdlib_of(data), runtime, compiler)
+
+
+def local_facts(cxx: str, flags: list[str]) -> Facts:
+    """What the local compiler makes by default: compile a file using std::string and read it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text("#include <string>\nstd::string opend_probe(const std::string& s) { return s + \"x\"; }\n")
+        obj = Path(tmp) / "probe.o"
+        r = subprocess.run([cxx, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+        if r.returncode != 0:
+            return Facts(cxx, "unknown", (), f"cannot compile: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+        f = inspect(obj)
+        return Facts(f"{cxx} {' '.join(flags)}".strip(), f.format, f.archs, f.stdlib, f.runtime, f.compiler)
+
+
+def verdict(lib: Facts, local: Facts) -> tuple[bool, list[str]]:
+    """(linkable as is, reasons it is not)."""
+    why = []
+    if lib.format != local.format:
+        why.append(f"object format {lib.format}, this toolchain makes {local.format}")
+    if lib.archs and local.archs and not set(local.archs) <= set(lib.archs):
+        why.append(f"architecture {'/'.join(lib.archs)}, this toolchain targets {'/'.join(local.archs)}")
+    if lib.stdlib not in ("none seen", local.stdlib):
+        why.append(f"built against {lib.stdlib}, this toolchain uses {local.stdlib}")
+    return (not why, why)
+
+
+def libraries(sdk_root: Path) -> list[Path]:
+    return sorted(p for p in (sdk_root / "Bin").rglob("*") if p.is_file() and p.name.endswith(LIB_SUFFIXES)) if (sdk_root / "Bin").is_dir() else []
+
+
+def protobuf_version_of(sdk_root: Path) -> str | None:
+    header = sdk_root / "Include" / "google" / "protobuf" / "stubs" / "common.h"
+    if header.is_file():
+        m = re.search(r"#define GOOGLE_PROTOBUF_VERSION (\d+)", header.read_text(errors="replace"))
+        if m:
+            v = int(m.group(1))
+            return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+    return None
+
+
+def default_cxx() -> str | None:
+    return shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+
+
+def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], say=print) -> bool:  # type: ignore[no-untyped-def]
+    """Print what doctor found; True when every library for this OS links as it is."""
+    from .sdk import BIN_FOLDERS
+
+    local = local_facts(cxx, flags)
+    say(f"local toolchain: {local.path}: {local.format} {'/'.join(local.archs)}, {local.stdlib}")
+    ok_all, seen = True, 0
+    for lib in libraries(sdk_root):
+        rel = lib.relative_to(sdk_root)
+        if len(rel.parts) < 2 or rel.parts[1] not in BIN_FOLDERS.get(host_os, ()):
+            continue
+        seen += 1
+        f = inspect(lib)
+        detail = ", ".join(x for x in (f"{f.format} {'/'.join(f.archs)}".strip(), f.stdlib, f.runtime and f"runtime /{f.runtime}", f.compiler) if x)
+        ok, why = verdict(f, local)
+        ok_all &= ok
+        say(f"  {rel.as_posix()}: {detail} -> {'links as is' if ok else 'needs rebuild: ' + '; '.join(why)}")
+    if not seen:
+        say(f"  no prebuilt libraries for {host_os} under {sdk_root / 'Bin'}")
+        ok_all = False
+    pb = protobuf_version_of(sdk_root)
+    say(f"  protobuf headers in Include/: {pb or 'not found'}")
+    say("verdict: " + ("the prebuilt libraries link with this toolchain as they are" if ok_all else "rebuild with: python build.py --os " + host_os + " --sdk " + str(sdk_root)))
+    return ok_all

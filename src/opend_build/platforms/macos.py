@@ -1,0 +1,46 @@
+"""macOS: Apple clang, -std=gnu++11 with libc++, a deployment target, one arch or universal2."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from ..errors import ToolchainError
+from ..options import Options
+from . import Toolchain
+
+ARCHS = {"arm64": "arm64", "x86_64": "x86_64", "universal2": "arm64;x86_64"}
+DEFAULT_DEPLOYMENT_TARGET = "10.15"  # Xcode 11's floor, the vendor's own macOS toolchain
+
+
+def _probe() -> tuple[str, str]:
+    cxx = shutil.which("clang++")
+    if cxx is None:
+        raise ToolchainError("no clang++ found", "install the Xcode command line tools: xcode-select --install")
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    return cxx, out.splitlines()[0] if out else "unknown"
+
+
+def toolchain(options: Options, probe: bool) -> Toolchain:
+    cxx, version = _probe() if probe else ("clang++", "(probed on the build host)")
+    arch = options.arch or "universal2"
+    if arch not in ARCHS:
+        from ..errors import UsageError
+
+        raise UsageError(f"--arch {arch} is not a macOS architecture", "use arm64, x86_64 or universal2")
+    target = options.deployment_target or DEFAULT_DEPLOYMENT_TARGET
+    args = (
+        f"-DCMAKE_CXX_COMPILER={cxx}",
+        "-DCMAKE_CXX_FLAGS=-stdlib=libc++",
+        f"-DCMAKE_OSX_ARCHITECTURES={ARCHS[arch]}",
+        f"-DCMAKE_OSX_DEPLOYMENT_TARGET={target}",
+    )
+    return Toolchain(
+        os="macos",
+        compiler="appleclang",
+        cxx=cxx,
+        version=version,
+        bin_dir="Bin/Mac",
+        cmake_args=args,
+        notes=(f"arch {arch} ({ARCHS[arch]}), deployment target {target}",),
+    )

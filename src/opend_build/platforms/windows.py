@@ -1,0 +1,82 @@
+"""Windows: MSVC through a Visual Studio generator with an explicit platform toolset.
+
+The "Visual Studio 12 2013" generator left CMake in 3.31, so every toolset, v120_xp included, is
+driven by the newest Visual Studio generator with -T <toolset>: MSBuild then uses the older
+toolset when that Visual Studio is installed beside the new one. vswhere finds the installs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from ..errors import ToolchainError, UsageError
+from ..options import Options
+from . import Toolchain
+
+TOOLSETS = ("v120_xp", "v120", "v140", "v141", "v142", "v143")
+# Toolset -> the Visual Studio that ships it (for messages) and its major version.
+SHIPPED_BY = {"v120_xp": ("Visual Studio 2013", 12), "v120": ("Visual Studio 2013", 12), "v140": ("Visual Studio 2015", 14),
+              "v141": ("Visual Studio 2017", 15), "v142": ("Visual Studio 2019", 16), "v143": ("Visual Studio 2022", 17)}
+GENERATORS = {17: "Visual Studio 17 2022", 16: "Visual Studio 16 2019", 15: "Visual Studio 15 2017"}
+RUNTIMES = {"MT": "MultiThreaded$<$<CONFIG:Debug>:Debug>", "MD": "MultiThreaded$<$<CONFIG:Debug>:Debug>DLL"}
+
+
+def vswhere() -> list[dict[str, str]]:
+    exe = Path(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)")) / "Microsoft Visual Studio" / "Installer" / "vswhere.exe"
+    if not exe.is_file():
+        return []
+    out = subprocess.run([str(exe), "-all", "-products", "*", "-format", "json"], capture_output=True, text=True)
+    return json.loads(out.stdout or "[]")
+
+
+def bin_dir(arch: str, build_type: str, runtime: str) -> str:
+    return f"Bin/{'Windows-x64' if arch == 'x64' else 'Windows'}/{build_type}/{runtime}"
+
+
+def choose(toolset: str | None, installs: list[dict[str, str]]) -> tuple[str, str]:
+    """(toolset, generator) from what is installed; pure, for tests."""
+    majors = sorted({int(str(i.get("installationVersion", "0")).split(".")[0]) for i in installs}, reverse=True)
+    newest = next((m for m in majors if m in GENERATORS), None)
+    if newest is None:
+        raise ToolchainError("no Visual Studio 2017 or newer found (vswhere lists none)",
+                             "install Visual Studio 2022 (or its Build Tools) with the 'Desktop development with C++' workload")
+    if toolset is None:
+        toolset = {17: "v143", 16: "v142", 15: "v141"}[newest]
+    elif SHIPPED_BY[toolset][1] not in majors and SHIPPED_BY[toolset][1] < 15:
+        vs = SHIPPED_BY[toolset][0]
+        raise ToolchainError(f"toolset {toolset} needs {vs} installed beside a newer Visual Studio",
+                             f"install {vs} (for v120_xp with its 'Windows XP support for C++' component), then run again")
+    return toolset, GENERATORS[newest]
+
+
+def toolchain(options: Options, probe: bool) -> Toolchain:
+    arch = options.arch or "x64"
+    if arch not in ("x86", "x64"):
+        raise UsageError(f"--arch {arch} is not a Windows architecture", "use x86 or x64")
+    runtime = options.runtime or "MD"
+    if probe:
+        toolset, generator = choose(options.toolset, vswhere())
+        notes: tuple[str, ...] = ()
+    else:
+        toolset = options.toolset or "v143"
+        generator = GENERATORS[17]
+        notes = ("" if options.toolset else "toolset: the newest installed, found with vswhere at run time (v143 shown)",)
+    args = (
+        "-T", toolset,
+        "-A", "Win32" if arch == "x86" else "x64",
+        f"-DCMAKE_MSVC_RUNTIME_LIBRARY={RUNTIMES[runtime]}",
+    )
+    return Toolchain(
+        os="windows",
+        compiler="msvc",
+        cxx="cl.exe",
+        version=toolset,
+        bin_dir=bin_dir(arch, options.build_type, runtime),
+        generator=generator,
+        cmake_args=args,
+        exe_suffix=".exe",
+        notes=tuple(n for n in notes if n) + (f"arch {arch}, runtime /{runtime}{'d' if options.build_type == 'Debug' else ''}",),
+    )

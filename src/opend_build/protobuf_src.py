@@ -1,0 +1,62 @@
+"""protobuf's C++ source: which archive members belong to it, and a digest of its content.
+
+A protobuf build folder is keyed by this digest, not by the bytes of the archive that carried
+the source: the same sources from the SDK's protobuf-all-3.5.1.tar.gz, from an unpacked folder or
+from grpcio-tools' copy share one build, while a patched copy (io_win32.cc differs between the
+release and grpcio-tools) gets its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+SUFFIXES = (".h", ".cc", ".inc")
+
+
+def member(p: PurePosixPath) -> PurePosixPath | None:
+    """The path below src/ of a protobuf C++ source file inside an archive, or None."""
+    parts = p.parts
+    for i in range(1, len(parts) - 2):
+        if parts[i - 1] == "src" and parts[i : i + 2] == ("google", "protobuf") and p.suffix in SUFFIXES:
+            return PurePosixPath(*parts[i:])
+    return None
+
+
+def _digest(items: Iterator[tuple[str, bytes]]) -> str:
+    entries = sorted((name, hashlib.sha256(data).hexdigest()) for name, data in items)
+    return hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in entries).encode()).hexdigest()
+
+
+def digest_dir(src: Path) -> str:
+    """Digest of google/protobuf/**.{h,cc,inc} under a src/ folder."""
+    base = src / "google" / "protobuf"
+    return _digest((f.relative_to(src).as_posix(), f.read_bytes()) for f in base.rglob("*") if f.is_file() and f.suffix in SUFFIXES)
+
+
+def _tar_items(tf: tarfile.TarFile) -> Iterator[tuple[str, bytes]]:
+    for m in tf:
+        rel = member(PurePosixPath(m.name)) if m.isfile() else None
+        if rel is not None:
+            f = tf.extractfile(m)
+            if f is not None:
+                yield str(rel), f.read()
+
+
+def digest_stream(name: str, stream: IO[bytes]) -> str:
+    """Digest of the protobuf sources in an archive given as a (possibly unseekable) stream."""
+    lower = name.lower()
+    if lower.endswith(".zip"):
+        with zipfile.ZipFile(stream) as zf:
+            return _digest((str(r), zf.read(i)) for i in zf.infolist() if (r := member(PurePosixPath(i.filename))) is not None and not i.is_dir())
+    with tarfile.open(fileobj=stream, mode="r|*") as tf:
+        return _digest(_tar_items(tf))
+
+
+def digest_archive(path: Path) -> str:
+    with open(path, "rb") as f:
+        return digest_stream(path.name, f)
