@@ -61,19 +61,31 @@ class Progress:
         self.say(f"==> [{index}/{total}] {step.phase}: {step.title}")
         self.last_pct = -100
 
-    def build(self, label: str, done: int, total: int) -> None:
+    def build(self, label: str, done: int, total: int, what: str) -> None:
         pct = done * 100 // max(total, 1)
         now = time.monotonic()
+        line = f"    {label}: {done}/{total} ({pct}%) {short(what)}"
         if self.tty:
             if now - self.last > 0.2 or done == total:
-                self.stream.write(f"\r    {label}: {done}/{total} ({pct}%)\x1b[K")
+                self.stream.write("\r" + line[: shutil.get_terminal_size().columns - 1] + "\x1b[K")
                 if done == total:
                     self.stream.write("\n")
                 self.stream.flush()
                 self.last = now
-        elif pct >= self.last_pct + 10 or done == total:
-            self.say(f"    {label}: {done}/{total} ({pct}%)")
-            self.last_pct = pct
+        elif pct >= self.last_pct + 10 or done == total or now - self.last > 15:
+            # On CI: every 10 %, and at least every 15 s while slow compiles run.
+            self.say(line)
+            self.last_pct = pct - pct % 10
+            self.last = now
+
+
+def short(what: str) -> str:
+    """'Building CXX object CMakeFiles/x.dir/a/b/Qot_Sub.pb.cc.o' -> 'compile Qot_Sub.pb.cc'."""
+    if what.startswith("Building CXX object "):
+        return "compile " + Path(what.split()[-1]).name.removesuffix(".o")
+    if what.startswith("protoc "):
+        return what
+    return what.split(" ")[0].lower() if what else ""
 
 
 # --- actions: the non-command steps --------------------------------------------------------
@@ -241,7 +253,7 @@ class Runner:
                     elif what.startswith("protoc "):
                         stats.generated += 1
                     if not self.verbose:
-                        self.progress.build(label, done, total)
+                        self.progress.build(label, done, total, what)
                 if self.verbose:
                     self.progress.say("    " + line)
             rc = proc.wait()

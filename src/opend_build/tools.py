@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,13 @@ def _from_package(module: str, attr: str, exe: str) -> str | None:
 
 
 def cmake() -> str:
+    """OPEND_BUILD_CMAKE if set (to build with another CMake), else PyPI's, else PATH's."""
+    chosen = os.environ.get("OPEND_BUILD_CMAKE")
+    if chosen:
+        found = shutil.which(chosen)
+        if not found:
+            raise ToolchainError(f"OPEND_BUILD_CMAKE={chosen} is not an executable", "point it at a cmake binary, or unset it")
+        return found
     found = _from_package("cmake", "CMAKE_BIN_DIR", "cmake") or shutil.which("cmake")
     if not found:
         raise ToolchainError("cmake not found", "pip install cmake (or reinstall opend-build: pip install -e .)")

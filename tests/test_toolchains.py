@@ -1,0 +1,90 @@
+"""Real builds with other toolchains on this machine: clang + libc++, the old libstdc++ ABI, CMake 3.2x.
+Each uses the small SDK (three protocol files); doctor tells the libraries apart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Built, consume, must_build, run_driver
+
+CLANG_CONSUMER = ["-DCMAKE_CXX_COMPILER=clang++", "-DCMAKE_CXX_FLAGS=-stdlib=libc++", "-DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++"]
+
+
+def nm(lib: Path) -> str:
+    return subprocess.run(["nm", "-C", str(lib)], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="session")
+def small_clang(work: Path, small_sdk: Path) -> Built:
+    out = work / "out" / "small-clang"
+    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--compiler", "clang", "--out", str(out), summary=work / "small-clang.json")
+    return Built(out, r.summary, r)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_abi0(work: Path, small_sdk: Path) -> Built:
+    out = work / "out" / "small-abi0"
+    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out), summary=work / "small-abi0.json")
+    return Built(out, r.summary, r)  # type: ignore[arg-type]
+
+
+def test_clang_libcxx_build_links_a_libcxx_consumer(small_clang: Built, tmp_path: Path) -> None:
+    lib = small_clang.out / "Bin/Linux/libFTAPI.a"
+    symbols = nm(lib)
+    assert "std::__1::" in symbols and "std::__cxx11::" not in symbols
+    assert "std::__1::" in nm(small_clang.out / "Bin/Linux/libprotobuf.a")
+    m = json.loads((small_clang.out / "build-manifest.json").read_text())
+    assert m["toolchain"]["compiler_id"] == "Clang" and "-stdlib=libc++" in " ".join(m["toolchain"]["flags"])
+    out = consume(small_clang.out, "FTAPI", tmp_path / "consumer", extra=CLANG_CONSUMER)
+    assert "round-trip ok" in out and "library ok" in out
+
+
+def test_old_abi_build(small_abi0: Built, small_built: Built, tmp_path: Path) -> None:
+    old, new = nm(small_abi0.out / "Bin/Linux/libFTAPI.a"), nm(small_built.out / "Bin/Linux/libFTAPI.a")
+    assert "std::__cxx11::" not in old and "std::__cxx11::" in new
+    m = json.loads((small_abi0.out / "build-manifest.json").read_text())
+    assert "_GLIBCXX_USE_CXX11_ABI=0" in " ".join(m["toolchain"]["flags"])
+    out = consume(small_abi0.out, "FTAPI", tmp_path / "consumer", extra=["-DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=0"])
+    assert "library ok" in out
+
+
+@pytest.mark.parametrize(
+    "which,args,expect",
+    [
+        ("small_built", [], ["libstdc++ (new __cxx11 ABI) -> links as is", "verdict: the prebuilt libraries link"]),
+        ("small_abi0", [], ["libstdc++ (old ABI)", "needs rebuild: built against libstdc++ (old ABI), this toolchain uses libstdc++ (new __cxx11 ABI)"]),
+        ("small_clang", [], ["libc++", "needs rebuild: built against libc++"]),
+        ("small_clang", ["--compiler", "clang"], ["libc++ -> links as is"]),
+        ("small_abi0", ["--cxx11-abi", "0"], ["libstdc++ (old ABI) -> links as is"]),
+    ],
+)
+def test_doctor_tells_the_abis_apart(which: str, args: list[str], expect: list[str], request: pytest.FixtureRequest) -> None:
+    built: Built = request.getfixturevalue(which)
+    r = run_driver("doctor", "--sdk", str(built.out), *args)
+    assert r.returncode == 0, r.output
+    lib_line = next(line for line in r.stdout.splitlines() if "libFTAPI.a" in line)
+    for e in expect:
+        assert e in r.stdout, r.stdout
+    assert "ELF x86_64" in lib_line
+    assert "protobuf headers in Include/: 3.5.1" in r.stdout
+
+
+def test_doctor_reads_an_sdk_archive(small_abi0: Built, tmp_path: Path) -> None:
+    archive = shutil.make_archive(str(tmp_path / "FTAPI4CPP_0.0.1"), "zip", small_abi0.out.parent, small_abi0.out.name)
+    r = run_driver("doctor", "--sdk", archive)
+    assert r.returncode == 0, r.output
+    assert "needs rebuild" in r.stdout
+
+
+def test_cmake_3_2x_builds_the_release_layout(small_sdk: Path, work: Path, tmp_path: Path) -> None:
+    cmake3 = shutil.which("cmake", path="/usr/bin")
+    assert cmake3, "CMake 3.2x from the OS (apt-get install cmake) is needed: .ci/run installs it"
+    version = subprocess.run([cmake3, "--version"], capture_output=True, text=True).stdout.split()[2]
+    assert version.startswith("3.2"), version
+    out = work / "out" / "small-cmake3"
+    must_build("--os", "linux", "--sdk", str(small_sdk), "--out", str(out), summary=tmp_path / "s.json", env={"OPEND_BUILD_CMAKE": cmake3})
+    assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer")
