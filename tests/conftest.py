@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,28 @@ def must_build(*args: str, summary: Path, **kw) -> Result:  # type: ignore[no-un
     return r
 
 
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The driver in the background, its output merged and readable line by line."""
+    return subprocess.Popen([sys.executable, str(ROOT / "build.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **(env or {})})
+
+
+def wait_for(proc: subprocess.Popen[str], needle: str | re.Pattern[str], seen: list[str]) -> None:
+    """Read the driver's output until a line contains `needle` (a string or a regex)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if (needle.search(line) if isinstance(needle, re.Pattern) else needle in line):
+            return
+    raise AssertionError(f"{needle!r} never appeared:\n{''.join(seen)}")
+
+
+def finish(proc: subprocess.Popen[str], seen: list[str]) -> int:
+    assert proc.stdout is not None
+    seen.extend(proc.stdout)
+    return proc.wait(timeout=1800)
+
+
 def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> str:
     """Configure, build and run tests/consumer against an installed SDK; its stdout."""
     cmake = tools.cmake()
@@ -70,28 +93,40 @@ def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = Non
 
 def pytest_configure(config: pytest.Config) -> None:
     # One cache for the whole session (and its subprocesses): downloads, unpacked sources, builds.
-    # OPEND_TEST_CACHE keeps it between sessions for local iteration; CI starts empty.
+    # It lives where the driver puts it by default, under HOME, and HOME is a folder whose name has
+    # spaces and Chinese characters: every build of the suite runs through such paths.
+    # OPEND_TEST_CACHE keeps the cache between sessions for local iteration; CI starts empty.
+    user_downloads = Path.home() / ".cache" / "opend-build" / "downloads"
     cache = os.environ.get("OPEND_TEST_CACHE")
-    if not cache:
+    if cache:
+        os.environ["OPEND_BUILD_CACHE"] = cache
+    else:
         import tempfile
 
-        cache = tempfile.mkdtemp(prefix="opend-test-cache-")
-        config._opend_tmp_cache = cache  # type: ignore[attr-defined]
-    os.environ["OPEND_BUILD_CACHE"] = cache
-    user_downloads = Path.home() / ".cache" / "opend-build" / "downloads"
+        tmp = tempfile.mkdtemp(prefix="opend-test-")
+        config._opend_tmp = tmp  # type: ignore[attr-defined]
+        home = Path(tmp) / "家 home"
+        home.mkdir()
+        os.environ["HOME"] = str(home)
+        for var in ("OPEND_BUILD_CACHE", "XDG_CACHE_HOME"):
+            os.environ.pop(var, None)
+        cache = str(home / ".cache" / "opend-build")
     if user_downloads.is_dir():  # saves the network; every file is verified against its pin anyway
         shutil.copytree(user_downloads, Path(cache) / "downloads", dirs_exist_ok=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    tmp = getattr(config, "_opend_tmp_cache", None)
+    tmp = getattr(config, "_opend_tmp", None)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("work")
+    """Session folder for SDKs and outputs; its name, too, has a space and Chinese characters."""
+    work = tmp_path_factory.mktemp("work") / "工作 dir"
+    work.mkdir()
+    return work
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +174,7 @@ class Built:
     out: Path
     summary: dict
     result: Result
+    killed: tuple[int, str, bool] | None = None  # a run killed before this one: (returncode, output, out existed)
 
 
 def _build(work: Path, name: str, *args: str) -> Built:
@@ -171,3 +207,26 @@ def sdk_moomoo(work: Path, moomoo_sdk: Path) -> Built:
 @pytest.fixture(scope="session")
 def small_built(work: Path, small_sdk: Path) -> Built:
     return _build(work, "small", "--sdk", str(small_sdk))
+
+
+@pytest.fixture(scope="session")
+def small_clang(work: Path, small_sdk: Path) -> Built:
+    """The clang build doubles as the suite's kill-during-protobuf test (its protobuf is built only
+    here): SIGKILL once protobuf has compiled 10 files, then run again to the end."""
+    out = work / "out" / "small-clang"
+    args = ("--os", "linux", "--sdk", str(small_sdk), "--compiler", "clang", "--out", str(out))
+    seen: list[str] = []
+    proc = start(*args)
+    wait_for(proc, re.compile(r"protobuf: (1\d|[2-9]\d)/"), seen)
+    proc.kill()
+    rc = finish(proc, seen)
+    killed = (rc, "".join(seen), out.exists())
+    r = must_build(*args, summary=work / "small-clang.json")
+    return Built(out, r.summary, r, killed)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_abi0(work: Path, small_sdk: Path) -> Built:
+    out = work / "out" / "small-abi0"
+    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out), summary=work / "small-abi0.json")
+    return Built(out, r.summary, r)  # type: ignore[arg-type]

@@ -18,20 +18,6 @@ def nm(lib: Path) -> str:
     return subprocess.run(["nm", "-C", str(lib)], capture_output=True, text=True, check=True).stdout
 
 
-@pytest.fixture(scope="session")
-def small_clang(work: Path, small_sdk: Path) -> Built:
-    out = work / "out" / "small-clang"
-    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--compiler", "clang", "--out", str(out), summary=work / "small-clang.json")
-    return Built(out, r.summary, r)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def small_abi0(work: Path, small_sdk: Path) -> Built:
-    out = work / "out" / "small-abi0"
-    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out), summary=work / "small-abi0.json")
-    return Built(out, r.summary, r)  # type: ignore[arg-type]
-
-
 def test_clang_libcxx_build_links_a_libcxx_consumer(small_clang: Built, tmp_path: Path) -> None:
     lib = small_clang.out / "Bin/Linux/libFTAPI.a"
     symbols = nm(lib)

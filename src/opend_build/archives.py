@@ -15,9 +15,9 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import IO
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from .errors import DiskError, SdkError, UnsafeArchiveError
 
@@ -33,6 +33,7 @@ class Entry:
     size: int
     kind: str  # "file", "dir" or "other"
     mode: int = 0o644
+    index: int = 0  # position in the archive, to read the member back without looking it up by name
 
 
 def is_archive(path: Path) -> bool:
@@ -76,7 +77,7 @@ def check_entries(entries: list[Entry], max_entries: int, max_bytes: int) -> Non
             )
 
 
-def _limits() -> tuple[int, int]:
+def limits() -> tuple[int, int]:
     return (
         int(os.environ.get("OPEND_BUILD_MAX_ENTRIES", MAX_ENTRIES)),
         int(os.environ.get("OPEND_BUILD_MAX_BYTES", MAX_TOTAL_BYTES)),
@@ -88,20 +89,20 @@ def _limits() -> tuple[int, int]:
 
 def _tar_entries(tf: tarfile.TarFile) -> list[Entry]:
     out = []
-    for m in tf.getmembers():
+    for i, m in enumerate(tf.getmembers()):
         kind = "file" if m.isfile() else "dir" if m.isdir() else "other"
-        out.append(Entry(m.name, m.size, kind, m.mode))
+        out.append(Entry(m.name, m.size, kind, m.mode, i))
     return out
 
 
 def _zip_entries(zf: zipfile.ZipFile) -> list[Entry]:
     out = []
-    for i in zf.infolist():
+    for n, i in enumerate(zf.infolist()):
         mode = (i.external_attr >> 16) & 0xFFFF
         kind = "dir" if i.is_dir() else "file"
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             kind = "other"  # a symlink or device stored by a Unix zip tool
-        out.append(Entry(i.filename, i.file_size, kind, mode & 0o7777))
+        out.append(Entry(i.filename, i.file_size, kind, mode & 0o7777, n))
     return out
 
 
@@ -174,7 +175,7 @@ def extract(
 
     `dest` must not exist yet; it appears complete or not at all.
     """
-    max_entries, max_bytes = _limits()
+    max_entries, max_bytes = limits()
     entries = list_entries(archive)
     check_entries(entries, max_entries, max_bytes)
     chosen = list(_iter_selected(entries, select))
@@ -200,7 +201,12 @@ def _target(root: Path, rel: PurePosixPath) -> Path:
     # Belt and braces: whatever the name checks allowed must still resolve inside root.
     if not str(target.resolve()).startswith(str(root.resolve()) + os.sep):
         raise UnsafeArchiveError(f"archive entry {rel} would land outside {root}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UnsafeArchiveError(f"archive entry {rel} collides with a file of the same name") from exc
+    if target.exists():
+        raise UnsafeArchiveError(f"archive holds {rel} twice, or as both a file and a folder")
     return target
 
 
@@ -209,15 +215,17 @@ def _write_entries(archive: Path, chosen: list[tuple[Entry, PurePosixPath]], roo
     budget = max_bytes
     if name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
             for e, rel in chosen:
-                with zf.open(e.name) as src:
+                with zf.open(infos[e.index]) as src:
                     budget -= _copy_stream(src, _target(root, rel), min(e.size, budget))
     elif name.endswith(".7z"):
         _write_7z(archive, chosen, root)
     else:
         with tarfile.open(archive) as tf:
+            members = tf.getmembers()
             for e, rel in chosen:
-                src = tf.extractfile(e.name)
+                src = tf.extractfile(members[e.index])
                 if src is None:
                     continue
                 with src:

@@ -66,9 +66,9 @@ def print_summary(s: dict[str, object]) -> None:
     print(f"  out:      {s['out']}")
     for b in s["binaries"]:  # type: ignore[attr-defined]
         print(f"            {b}")
-    print(f"            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
+    print("            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
     print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
-    print(f"  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
+    print("  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
     for note in s["notes"]:  # type: ignore[attr-defined]
         print(f"  post:     {note}")
     print(f"  log:      {s['log']}")

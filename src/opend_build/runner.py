@@ -190,6 +190,7 @@ class Runner:
             try:
                 with open(self.log_path, "w", encoding="utf-8", errors="replace") as log:
                     for i, step in enumerate(plan.steps, 1):
+                        self._maybe_pause(step)
                         self.progress.step(step, i, len(plan.steps))
                         started = time.monotonic()
                         self._run_step(step, log)
@@ -202,6 +203,18 @@ class Runner:
                 if plan.staging.exists():
                     shutil.rmtree(plan.staging, ignore_errors=True)
         return self.report
+
+    def _maybe_pause(self, step: Step) -> None:
+        """Fault-injection hook for the test suite: OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> stops
+        before the first step of <phase> until <file> exists (or the process is killed)."""
+        spec = os.environ.get("OPEND_BUILD_PAUSE_BEFORE", "")
+        phase, _, release = spec.partition(":")
+        if phase != step.phase or getattr(self, "_paused", False):
+            return
+        self._paused = True
+        self.progress.say(f"paused before {phase} (pid {os.getpid()})")
+        while not (release and Path(release).exists()):
+            time.sleep(0.1)
 
     def _run_step(self, step: Step, log: TextIO) -> None:
         log.write(f"\n===== {step.render()}\n")

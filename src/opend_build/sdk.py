@@ -112,7 +112,9 @@ def list_tree(path: Path) -> list[str]:
             out.extend((rel / f).as_posix() for f in sorted(filenames))
         return out
     if archives.is_archive(path):
-        return [e.name for e in archives.list_entries(path) if e.kind == "file"]
+        entries = archives.list_entries(path)
+        archives.check_entries(entries, *archives.limits())  # refuse a hostile archive before anything else
+        return [e.name for e in entries if e.kind == "file"]
     raise SdkError(f"{path} is neither a folder nor a .zip/.7z/.tar.gz archive", "point --sdk at an SDK folder or archive")
 
 

@@ -1,0 +1,164 @@
+"""Interruption, concurrency, awkward paths, read-only input, a full disk, odd protocol files:
+the previous output always survives, and the next run completes without a manual clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import sdkfactory
+from conftest import Built, consume, finish, must_build, run_driver, start, wait_for
+
+
+def snapshot(out: Path) -> bytes:
+    return (out / "build-manifest.json").read_bytes()
+
+
+def assert_intact(out: Path, before: bytes) -> None:
+    assert snapshot(out) == before
+    m = json.loads(before)
+    for o in m["outputs"]:
+        assert (out / o["path"]).stat().st_size == o["size"]
+    assert not list(out.parent.glob(f".{out.name}.staging*"))
+
+
+@pytest.fixture()
+def previous(small_built: Built, tmp_path: Path) -> tuple[Path, bytes]:
+    """An output folder holding a good earlier build."""
+    out = tmp_path / "out"
+    shutil.copytree(small_built.out, out)
+    return out, snapshot(out)
+
+
+@pytest.fixture()
+def busy_sdk(small_sdk: Path, tmp_path: Path) -> Path:
+    """The small SDK under a new version: its own build folder, so the sdk phase has real work."""
+    copy = tmp_path / "sdk" / f"FTAPI4CPP_0.9.{time.monotonic_ns()}"
+    shutil.copytree(small_sdk, copy)
+    return copy
+
+
+@pytest.mark.parametrize("sig,phase", [(signal.SIGINT, "sdk"), (signal.SIGTERM, "sdk"), (signal.SIGKILL, "sdk"),
+                                       (signal.SIGKILL, "install"), (signal.SIGKILL, "publish"), (signal.SIGTERM, "publish")])
+def test_kill_at_a_phase_keeps_previous_output(sig: int, phase: str, previous: tuple[Path, bytes], busy_sdk: Path, small_sdk: Path,
+                                               tmp_path: Path) -> None:
+    out, before = previous
+    sdk = busy_sdk if phase == "sdk" else small_sdk  # killing a compile needs a compile to kill
+    args = ("--os", "linux", "--sdk", str(sdk), "--out", str(out))
+    seen: list[str] = []
+    if phase == "sdk":
+        proc = start(*args)
+        wait_for(proc, "sdk: ", seen)  # compiling
+    else:
+        proc = start(*args, env={"OPEND_BUILD_PAUSE_BEFORE": f"{phase}:{tmp_path / 'never'}"})
+        wait_for(proc, f"paused before {phase}", seen)
+    proc.send_signal(sig)
+    rc = finish(proc, seen)
+    assert rc != 0
+    if sig != signal.SIGKILL:
+        assert rc == 130 and "Traceback" not in "".join(seen)
+    assert_intact(out, before)
+    # the next run completes without a manual clean
+    must_build(*args, summary=tmp_path / "s.json")
+    assert json.loads(snapshot(out))["sdk_version"] == sdk.name.split("_", 1)[1]
+
+
+def test_kill_during_protobuf_then_resume(small_clang: Built) -> None:
+    """The clang build (test_toolchains) was SIGKILLed while protobuf compiled: nothing was
+    published, and the next run finished the build instead of starting it again."""
+    assert small_clang.killed is not None
+    rc, output, out_existed = small_clang.killed
+    assert rc == -signal.SIGKILL and not out_existed
+    assert 0 < small_clang.summary["phases"]["protobuf"]["compiled"] < 100
+
+
+def test_awkward_paths(small_sdk: Path, tmp_path: Path) -> None:
+    """Spaces and Chinese in the SDK path and the output path (the whole suite runs under such a HOME)."""
+    assert " " in str(Path.home()) and "家" in str(Path.home())
+    sdk = tmp_path / "路径 with space" / small_sdk.name
+    shutil.copytree(small_sdk, sdk)
+    out = tmp_path / "输出 dir" / "FTAPI"
+    must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
+    assert (Path.home() / ".cache" / "opend-build" / "build").is_dir() or os.environ.get("OPEND_TEST_CACHE")
+    assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer 消费")
+
+
+def test_second_driver_on_the_same_output_fails_clearly_or_waits(previous: tuple[Path, bytes], small_sdk: Path, tmp_path: Path) -> None:
+    out, before = previous
+    release = tmp_path / "release"
+    args = ("--os", "linux", "--sdk", str(small_sdk), "--out", str(out))
+    seen: list[str] = []
+    a = start(*args, env={"OPEND_BUILD_PAUSE_BEFORE": f"publish:{release}"})
+    wait_for(a, "paused before publish", seen)
+    b = run_driver(*args, "--lock-timeout", "0")
+    assert b.returncode == 10, b.output
+    assert f"pid {a.pid}" in b.stderr and "Traceback" not in b.output
+    assert_intact(out, before)
+    c = start(*args, "--lock-timeout", "120")
+    c_seen: list[str] = []
+    wait_for(c, f"waiting for pid {a.pid}", c_seen)
+    release.touch()
+    assert finish(a, seen) == 0, "".join(seen)
+    assert finish(c, c_seen) == 0, "".join(c_seen)
+    m = json.loads(snapshot(out))
+    for o in m["outputs"]:  # one whole output, never a mix
+        assert (out / o["path"]).stat().st_size == o["size"]
+
+
+def test_read_only_sdk(small_sdk: Path, tmp_path: Path) -> None:
+    ro = tmp_path / "ro" / small_sdk.name
+    ro.mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(small_sdk), str(ro)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True)
+        with pytest.raises(OSError):
+            (ro / "probe").write_text("x")
+        must_build("--os", "linux", "--sdk", str(ro), "--out", str(tmp_path / "out"), summary=tmp_path / "s.json")
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_full_disk_keeps_previous_output(small_built: Built, small_sdk: Path, tmp_path: Path) -> None:
+    disk = tmp_path / "small disk"
+    disk.mkdir()
+    used = sum(f.stat().st_size for f in small_built.out.rglob("*") if f.is_file())
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 4 * 1024 * 1024}", "tmpfs", str(disk)], check=True)
+    try:
+        out = disk / "out"
+        shutil.copytree(small_built.out, out)
+        before = snapshot(out)
+        r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--out", str(out))
+        assert r.returncode == 11, r.output
+        assert "no space left" in r.stderr.lower() and "Traceback" not in r.output
+        assert_intact(out, before)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_odd_but_valid_protocol_files(open_inputs, protobuf_tarball: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """UTF-8 BOM, CRLF line ends and non-UTF-8 bytes in comments: protoc 3.5.1 accepts each, so must we."""
+    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], protobuf_tarball, version="0.1.1", with_src=False, only=["Common.proto"])
+    proto = sdk / "Include/Proto"
+    (proto / "Bom.proto").write_bytes(b'\xef\xbb\xbfsyntax = "proto2";\npackage Bom;\nimport "Common.proto";\nmessage A { optional int32 x = 1; }\n')
+    (proto / "Crlf.proto").write_bytes(b'syntax = "proto2";\r\npackage Crlf;\r\nmessage A {\r\n  optional string s = 1;\r\n}\r\n')
+    (proto / "Latin1.proto").write_bytes(b'syntax = "proto2";\npackage Latin1;\n// caf\xe9 \xff\xfe\nmessage A { optional int32 x = 1; }\n')
+    out = tmp_path / "out"
+    must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
+    for stem in ("Bom", "Crlf", "Latin1"):
+        assert (out / "Include/Proto" / f"{stem}.pb.h").is_file()
+
+
+def test_import_cycle_is_reported(open_inputs, protobuf_tarball: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], protobuf_tarball, version="0.1.2", with_src=False, only=["Common.proto"])
+    proto = sdk / "Include/Proto"
+    (proto / "CycleA.proto").write_text('syntax = "proto2";\npackage CycleA;\nimport "CycleB.proto";\nmessage A { optional int32 x = 1; }\n')
+    (proto / "CycleB.proto").write_text('syntax = "proto2";\npackage CycleB;\nimport "CycleA.proto";\nmessage B { optional int32 x = 1; }\n')
+    r = run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(tmp_path / "out"))
+    assert r.returncode == 5, r.output
+    assert "Cycle" in r.stderr and ".proto" in r.stderr and "Traceback" not in r.output
