@@ -136,3 +136,14 @@ def test_dry_run_cli_prints_each_plan(argv: list[str], needles: list[str], tmp_p
     assert r.returncode == 0, r.output
     for n in needles:
         assert n in r.stdout, (n, r.stdout)
+
+
+def test_cmake_presets_are_generated_from_the_platform_modules() -> None:
+    from opend_build import presets
+
+    assert (Path(__file__).resolve().parents[1] / "CMakePresets.json").read_text() == presets.render(), "run: python build.py presets > CMakePresets.json"
+    names = {p["name"] for p in presets.presets()["configurePresets"]}
+    assert {"linux-gcc-futu", "linux-clang-libcxx-moomoo", "macos-universal2-futu", "windows-x64-MT-futu", "windows-x86-v120_xp-MT-moomoo"} <= names
+    xp = next(p for p in presets.presets()["configurePresets"] if p["name"] == "windows-x86-v120_xp-MT-futu")
+    assert xp["toolset"]["value"] == "v120_xp" and xp["architecture"]["value"] == "Win32"
+    assert xp["cacheVariables"]["OPEND_BIN_DIR"] == "Bin/Windows/Release/MT"

@@ -108,9 +108,30 @@ def run_doctor(options: Options) -> int:
     return 0
 
 
+def run_inputs(options: Options) -> int:
+    """Prepare the inputs (fetch, verify, unpack) and print them as a CMake script of cache
+    entries: how the CMake project gets the driver's inputs when it is configured by something
+    else (an IDE preset, Conan, scikit-build-core)."""
+    from .runner import ACTIONS
+
+    resolved = inputs_mod.resolve(options)
+    for p in resolved.prepare:
+        ACTIONS[p.action](**dict(p.args))
+    for key, value in inputs_mod.cmake_entries(resolved).items():
+        print(f'set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)')
+    return 0
+
+
 def run(options: Options) -> int:
+    if options.command == "presets":
+        from . import presets
+
+        print(presets.render(), end="")
+        return 0
     if options.command == "doctor":
         return run_doctor(options)
+    if options.command == "inputs":
+        return run_inputs(options)
     plan = build_plan(options)
     if options.dry_run:
         print(plan.render())

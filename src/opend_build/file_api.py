@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 CLIENT = "client-opend-build"
@@ -38,8 +39,9 @@ def toolchain_facts(build_dir: Path, target: str) -> dict[str, object]:
             for t in cfg["targets"]:
                 if t["name"] == target:
                     tj = json.loads((reply / t["jsonFile"]).read_text())
-                    group = tj["compileGroups"][0]
-                    facts["flags"] = [f["fragment"] for f in group.get("compileCommandFragments", [])]
+                    # the group compiling most sources (not the precompiled header's own)
+                    group = max(tj["compileGroups"], key=lambda g: len(g.get("sourceIndexes", [])))
+                    facts["flags"] = shlex.split(" ".join(f["fragment"] for f in group.get("compileCommandFragments", [])))
                     facts["defines"] = [d["define"] for d in group.get("defines", [])]
                     facts["cxx_standard"] = group.get("languageStandard", {}).get("standard")
     return facts

@@ -173,3 +173,16 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
 
 def resolve(options: Options) -> Inputs:
     return _from_sdk(options, options.sdk) if options.sdk else _default(options)
+
+
+def cmake_entries(inputs: Inputs) -> dict[str, str]:
+    """The CMake cache entries that point the project at these inputs."""
+    return {
+        "OPEND_LIB": inputs.lib,
+        "OPEND_SDK_VERSION": inputs.version,
+        "OPEND_PROTO_DIR": inputs.proto_dir.as_posix(),
+        "OPEND_INCLUDE_DIR": inputs.include_dir.as_posix() if inputs.include_dir else "",
+        "OPEND_SOURCE_DIR": inputs.source_dir.as_posix() if inputs.source_dir else "",
+        "OPEND_PROTOBUF_SOURCE_DIR": inputs.protobuf_src.as_posix(),
+        "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),
+    }

@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .inputs import Inputs
+from .inputs import Inputs, cmake_entries
 from .options import Options
 from .platforms import Toolchain
 from .sources import project_root
@@ -113,16 +113,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         Step("protobuf", "build protobuf", "build", (cmake, "--build", str(pb_build / "tree"), *config, "--parallel", jobs), env, build_dir=str(pb_build / "tree")),
         Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", str(pb_build / "tree"), *config, "--prefix", str(pb_prefix)), env),
     ]
-    sdk_defs = [
-        f"-DOPEND_LIB={inputs.lib}",
-        f"-DOPEND_SDK_VERSION={inputs.version}",
-        f"-DOPEND_PROTO_DIR={inputs.proto_dir}",
-        f"-DOPEND_INCLUDE_DIR={inputs.include_dir or ''}",
-        f"-DOPEND_SOURCE_DIR={inputs.source_dir or ''}",
-        f"-DOPEND_PROTOBUF_DIR={pb_prefix}",
-        f"-DOPEND_BIN_DIR={toolchain.bin_dir}",
-        f"-DOPEND_CHANNEL_LIBS={';'.join(str(c) for c in inputs.channel_libs)}",
-    ]
+    entries = {**cmake_entries(inputs), "OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix), "OPEND_BIN_DIR": toolchain.bin_dir}
+    sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),
         Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),

@@ -1,0 +1,33 @@
+include_guard(GLOBAL)
+
+set(OPEND_BRAND "futu" CACHE STRING "brand for the default inputs: futu or moomoo (when OPEND_PROTO_DIR is not given)")
+set(OPEND_SDK "" CACHE FILEPATH "SDK folder or archive (when OPEND_PROTO_DIR is not given; empty: PyPI's open inputs)")
+set(OPEND_PROTOBUF "" CACHE FILEPATH "protobuf source archive or folder overriding the SDK's")
+
+# One implementation of input handling (pins, sha256 checks, safe unpacking) lives in Python:
+# `python -m opend_build inputs` prepares them and prints the cache entries as a CMake script.
+function(opend_resolve_inputs)
+  if(OPEND_PROTO_DIR)
+    return()
+  endif()
+  find_package(Python3 3.9 REQUIRED COMPONENTS Interpreter)
+  set(_args inputs)
+  if(OPEND_SDK)
+    list(APPEND _args --sdk "${OPEND_SDK}")
+  endif()
+  if(OPEND_BRAND)
+    list(APPEND _args --brand "${OPEND_BRAND}")
+  endif()
+  if(OPEND_PROTOBUF)
+    list(APPEND _args --protobuf "${OPEND_PROTOBUF}")
+  endif()
+  message(STATUS "opend-build: preparing inputs (${_args})")
+  execute_process(
+    COMMAND "${CMAKE_COMMAND}" -E env "PYTHONPATH=${PROJECT_SOURCE_DIR}/src" "${Python3_EXECUTABLE}" -m opend_build ${_args}
+    OUTPUT_VARIABLE _out ERROR_VARIABLE _err RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "opend-build could not prepare the inputs:\n${_err}")
+  endif()
+  file(WRITE "${CMAKE_BINARY_DIR}/opend-inputs.cmake" "${_out}")
+  include("${CMAKE_BINARY_DIR}/opend-inputs.cmake")
+endfunction()
