@@ -17,6 +17,7 @@ from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
 from .runner import Report, Runner
+from .sdk import BRANDS
 
 
 def build_plan(options: Options) -> Plan:
@@ -122,7 +123,20 @@ def run_inputs(options: Options) -> int:
     return 0
 
 
+def run_verify(options: Options) -> int:
+    from . import verify
+    from .plan import default_out
+
+    out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type)
+    if not (out / manifest.NAME).is_file():
+        raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
+    verify.verify(out)
+    return 0
+
+
 def run(options: Options) -> int:
+    if options.command == "verify":
+        return run_verify(options)
     if options.command == "presets":
         from . import presets
 
@@ -153,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(parse(argv))
     except OpenDError as exc:
+        sys.stdout.flush()
         if verbose:
             traceback.print_exc()
         print(f"error: {exc.message}", file=sys.stderr)

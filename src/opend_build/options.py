@@ -51,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build the OpenD C++ API SDK (protobuf 3.5.1, protocol classes, lib<Brand>) in one command.",
     )
-    p.add_argument("command", nargs="?", default="build", choices=["build", "doctor", "inputs", "presets"],
-                   help="build (default); doctor: can the SDK's prebuilt libraries be linked here?; inputs: fetch and unpack the inputs, print them as CMake cache entries; presets: print CMakePresets.json")
+    p.add_argument("command", nargs="?", default="build", choices=["build", "doctor", "inputs", "presets", "verify"],
+                   help="build (default); doctor: can the SDK's prebuilt libraries be linked here?; inputs: fetch and unpack the inputs, print them as CMake cache entries; presets: print CMakePresets.json; verify: check the built classes against Python's, message by message")
     p.add_argument("--os", default=None, choices=OSES, help="target OS (default: this machine's)")
     p.add_argument("--sdk", type=Path, help="SDK folder or archive (.zip/.7z/.tar.gz); default: the open parts from PyPI")
     p.add_argument("--brand", choices=sorted(BRANDS), help="futu (FTAPI) or moomoo (MMAPI); default: detected")
