@@ -52,10 +52,27 @@ def must_build(*args: str, summary: Path, **kw) -> Result:  # type: ignore[no-un
     return r
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """The driver in the background, its output merged and readable line by line."""
-    return subprocess.Popen([sys.executable, str(ROOT / "build.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    """The driver in the background, its output merged and readable line by line. Whatever a test
+    leaves running is killed when the test ends (see the autouse fixture below), so a failed test
+    never leaves a paused driver holding locks that the next test waits on."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, **(env or {})})
+    _started.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _reap_drivers():  # type: ignore[no-untyped-def]
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for(proc: subprocess.Popen[str], needle: str | re.Pattern[str], seen: list[str]) -> None:
@@ -96,20 +113,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # It lives where the driver puts it by default, under HOME, and HOME is a folder whose name has
     # spaces and Chinese characters: every build of the suite runs through such paths.
     # OPEND_TEST_CACHE keeps the cache between sessions for local iteration; CI starts empty.
+    import tempfile
+
     user_downloads = Path.home() / ".cache" / "opend-build" / "downloads"
+    tmp = tempfile.mkdtemp(prefix="opend-test-")
+    config._opend_tmp = tmp  # type: ignore[attr-defined]
+    home = Path(tmp) / "家 home"
+    home.mkdir()
+    os.environ["HOME"] = str(home)
+    os.environ.pop("XDG_CACHE_HOME", None)
     cache = os.environ.get("OPEND_TEST_CACHE")
     if cache:
         os.environ["OPEND_BUILD_CACHE"] = cache
     else:
-        import tempfile
-
-        tmp = tempfile.mkdtemp(prefix="opend-test-")
-        config._opend_tmp = tmp  # type: ignore[attr-defined]
-        home = Path(tmp) / "家 home"
-        home.mkdir()
-        os.environ["HOME"] = str(home)
-        for var in ("OPEND_BUILD_CACHE", "XDG_CACHE_HOME"):
-            os.environ.pop(var, None)
+        os.environ.pop("OPEND_BUILD_CACHE", None)
         cache = str(home / ".cache" / "opend-build")
     if user_downloads.is_dir():  # saves the network; every file is verified against its pin anyway
         shutil.copytree(user_downloads, Path(cache) / "downloads", dirs_exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,7 +57,8 @@ def test_default_manifest(brand: str, lib: str, request: pytest.FixtureRequest, 
 
 def test_default_futu_summary_counts(default_futu: Built) -> None:
     sdk = default_futu.summary["phases"]["sdk"]
-    assert sdk["generated"] == 184
+    # 184 on a cold cache; 0 when OPEND_TEST_CACHE kept an earlier session's build
+    assert sdk["generated"] == (0 if os.environ.get("OPEND_TEST_CACHE") else 184)
     assert default_futu.summary["binaries"] == ["Bin/Linux/libFTAPIProto.a", "Bin/Linux/libprotobuf.a", "Bin/Linux/protoc"]
     assert "Built FTAPI" in default_futu.result.stdout
 

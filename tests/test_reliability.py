@@ -25,7 +25,10 @@ def assert_intact(out: Path, before: bytes) -> None:
     m = json.loads(before)
     for o in m["outputs"]:
         assert (out / o["path"]).stat().st_size == o["size"]
-    assert not list(out.parent.glob(f".{out.name}.staging*"))
+
+
+def staging_left(out: Path) -> bool:
+    return any(out.parent.glob(f".{out.name}.staging*"))
 
 
 @pytest.fixture()
@@ -61,11 +64,13 @@ def test_kill_at_a_phase_keeps_previous_output(sig: int, phase: str, previous: t
     proc.send_signal(sig)
     rc = finish(proc, seen)
     assert rc != 0
-    if sig != signal.SIGKILL:
+    if sig != signal.SIGKILL:  # a catchable signal cleans up after itself
         assert rc == 130 and "Traceback" not in "".join(seen)
+        assert not staging_left(out)
     assert_intact(out, before)
     # the next run completes without a manual clean
     must_build(*args, summary=tmp_path / "s.json")
+    assert not staging_left(out)
     assert json.loads(snapshot(out))["sdk_version"] == sdk.name.split("_", 1)[1]
 
 
@@ -80,12 +85,13 @@ def test_kill_during_protobuf_then_resume(small_clang: Built) -> None:
 
 def test_awkward_paths(small_sdk: Path, tmp_path: Path) -> None:
     """Spaces and Chinese in the SDK path and the output path (the whole suite runs under such a HOME)."""
-    assert " " in str(Path.home()) and "家" in str(Path.home())
+    assert " " in str(Path.home()) and "家" in str(Path.home())  # conftest sets HOME for the whole session
     sdk = tmp_path / "路径 with space" / small_sdk.name
     shutil.copytree(small_sdk, sdk)
     out = tmp_path / "输出 dir" / "FTAPI"
     must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
-    assert (Path.home() / ".cache" / "opend-build" / "build").is_dir() or os.environ.get("OPEND_TEST_CACHE")
+    cache = Path(os.environ.get("OPEND_BUILD_CACHE") or Path.home() / ".cache" / "opend-build")
+    assert (cache / "build").is_dir()
     assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer 消费")
 
 
@@ -99,7 +105,7 @@ def test_second_driver_on_the_same_output_fails_clearly_or_waits(previous: tuple
     b = run_driver(*args, "--lock-timeout", "0")
     assert b.returncode == 10, b.output
     assert f"pid {a.pid}" in b.stderr and "Traceback" not in b.output
-    assert_intact(out, before)
+    assert_intact(out, before)  # A has staged its output but not published it yet
     c = start(*args, "--lock-timeout", "120")
     c_seen: list[str] = []
     wait_for(c, f"waiting for pid {a.pid}", c_seen)

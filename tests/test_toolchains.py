@@ -41,11 +41,11 @@ def test_old_abi_build(small_abi0: Built, small_built: Built, tmp_path: Path) ->
 @pytest.mark.parametrize(
     "which,args,expect",
     [
-        ("small_built", [], ["libstdc++ (new __cxx11 ABI) -> links as is", "verdict: the prebuilt libraries link"]),
+        ("small_built", [], ["libstdc++ (new __cxx11 ABI)", "-> links as is", "verdict: the prebuilt libraries link"]),
         ("small_abi0", [], ["libstdc++ (old ABI)", "needs rebuild: built against libstdc++ (old ABI), this toolchain uses libstdc++ (new __cxx11 ABI)"]),
         ("small_clang", [], ["libc++", "needs rebuild: built against libc++"]),
-        ("small_clang", ["--compiler", "clang"], ["libc++ -> links as is"]),
-        ("small_abi0", ["--cxx11-abi", "0"], ["libstdc++ (old ABI) -> links as is"]),
+        ("small_clang", ["--compiler", "clang"], ["libc++", "-> links as is"]),
+        ("small_abi0", ["--cxx11-abi", "0"], ["libstdc++ (old ABI)", "-> links as is"]),
     ],
 )
 def test_doctor_tells_the_abis_apart(which: str, args: list[str], expect: list[str], request: pytest.FixtureRequest) -> None:
@@ -54,7 +54,7 @@ def test_doctor_tells_the_abis_apart(which: str, args: list[str], expect: list[s
     assert r.returncode == 0, r.output
     lib_line = next(line for line in r.stdout.splitlines() if "libFTAPI.a" in line)
     for e in expect:
-        assert e in r.stdout, r.stdout
+        assert e in (r.stdout if e.startswith("verdict") else lib_line), r.stdout
     assert "ELF x86_64" in lib_line
     assert "protobuf headers in Include/: 3.5.1" in r.stdout
 

@@ -63,8 +63,8 @@ def _default(options: Options) -> Inputs:
         proto_dir=sources.extracted_path(proto_pin),
         include_dir=None,
         source_dir=None,
-        protobuf_src=sources.extracted_path(pb_pin),
-        protobuf_id=pins_digest(),
+        protobuf_src=protobuf_unpack_dir(pb_pin.src_digest),
+        protobuf_id=f"src:{pb_pin.src_digest}",
         channel_libs=(),
         prepare=prepare,
         record={
@@ -74,22 +74,18 @@ def _default(options: Options) -> Inputs:
     )
 
 
-def pins_digest() -> str:
-    import json
-
-    data = json.loads((sources.project_root() / "proto" / "inputs.json").read_text(encoding="utf-8"))
-    return f"src:{data['protobuf']['src_digest']}"
-
-
 def _pin_record(pin: sources.Pin) -> dict[str, str]:
     return {"project": pin.project, "version": pin.version, "filename": pin.filename, "sha256": pin.sha256, "subdir": pin.subdir}
 
 
 def _protobuf_pin_steps(pins: dict[str, sources.Pin]) -> tuple[Prepare, ...]:
+    # Unpacked by content digest, like an SDK's protobuf tarball: equal sources share one folder
+    # and therefore one protobuf build.
     pb = pins["protobuf"]
     return (
         Prepare("fetch", f"fetch {pb.filename}", _args(pin="protobuf")),
-        Prepare("unpack_pin", f"unpack {pb.subdir}", _args(pin="protobuf", suffix="")),
+        Prepare("unpack_protobuf", f"unpack protobuf sources from {pb.filename}",
+                _args(archive=sources.download_path(pb), dest=protobuf_unpack_dir(pb.src_digest), digest=pb.src_digest)),
     )
 
 
@@ -112,7 +108,7 @@ def _protobuf_from(path: Path, prepare: list[Prepare], digest: str | None = None
     if archives.is_archive(path):
         digest = digest or protobuf_src.digest_archive(path)
         dest = protobuf_unpack_dir(digest)
-        prepare.append(Prepare("unpack_protobuf", f"unpack protobuf sources from {path.name}", _args(archive=path, dest=dest)))
+        prepare.append(Prepare("unpack_protobuf", f"unpack protobuf sources from {path.name}", _args(archive=path, dest=dest, digest=digest)))
         return dest, f"src:{digest}"
     src = find_protobuf_src(path)
     if src is None:

@@ -106,17 +106,26 @@ def _act_unpack_sdk(archive: str, dest: str) -> None:
         archives.extract(Path(archive), Path(dest))
 
 
-def _act_unpack_protobuf(archive: str, dest: str) -> None:
+def _act_unpack_protobuf(archive: str, dest: str, digest: str) -> None:
     d = Path(dest)
-    if not d.is_dir():
-        d.parent.mkdir(parents=True, exist_ok=True)
+    if d.is_dir():
+        return
+    d.parent.mkdir(parents=True, exist_ok=True)
+    try:
         archives.extract(Path(archive), d, protobuf_src.member)
+    except OSError:
+        if d.is_dir():
+            return  # another run unpacked the same sources first
+        raise
     if not (d / "google" / "protobuf" / "message.h").is_file():
         shutil.rmtree(d, ignore_errors=True)
         raise ProtobufSourceError(
             f"{Path(archive).name} holds no protobuf C++ source (src/google/protobuf/message.h)",
             "give --protobuf a protobuf-all-3.5.1 archive or folder",
         )
+    if protobuf_src.digest_dir(d) != digest:  # the folder name promises this content
+        shutil.rmtree(d, ignore_errors=True)
+        raise ProtobufSourceError(f"the protobuf sources unpacked from {Path(archive).name} are not the ones planned", "run again")
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:

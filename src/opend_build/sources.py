@@ -24,6 +24,7 @@ class Pin:
     filename: str
     sha256: str
     subdir: str
+    src_digest: str = ""  # protobuf only: protobuf_src's digest of the C++ sources inside
 
 
 def project_root() -> Path:
