@@ -38,6 +38,7 @@ def test_sdk_build_makes_the_full_library(brand: str, lib: str, request: pytest.
     assert "stale vendor-generated header" not in (out / "Include/google/protobuf/message.h").read_text()
     m = json.loads((out / "build-manifest.json").read_text())
     assert m["brand"] == brand and m["sdk_version"] == "10.11.7108"
+    assert len([f for f in m["inputs"]["files"] if f["path"].endswith(".proto")]) == len(list((out / "Include/Proto").glob("*.proto")))
     assert any(f["path"] == f"Src/{lib}/Packet.cpp" for f in m["inputs"]["files"])
     stdout = consume(out, lib, tmp_path / "consumer")
     assert "round-trip ok" in stdout and "library ok" in stdout

@@ -72,5 +72,6 @@ def test_cmake_3_2x_builds_the_release_layout(small_sdk: Path, work: Path, tmp_p
     version = subprocess.run([cmake3, "--version"], capture_output=True, text=True).stdout.split()[2]
     assert version.startswith("3.2"), version
     out = work / "out" / "small-cmake3"
-    must_build("--os", "linux", "--sdk", str(small_sdk), "--out", str(out), summary=tmp_path / "s.json", env={"OPEND_BUILD_CMAKE": cmake3})
+    must_build("--os", "linux", "--sdk", str(small_sdk), "--build-type", "Debug", "--out", str(out), summary=tmp_path / "s.json",
+               env={"OPEND_BUILD_CMAKE": cmake3})
     assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer")

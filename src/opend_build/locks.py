@@ -61,27 +61,28 @@ def _describe(text: str) -> str:
 @contextlib.contextmanager
 def hold(paths: tuple[Path, ...], timeout: float, say: Callable[[str], None]) -> Iterator[None]:
     """Take every lock in order (a fixed order avoids deadlock), waiting up to `timeout` seconds each."""
-    fds: list[int] = []
+    held: list[int] = []
     try:
         for path in paths:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            fds.append(fd)
             deadline = time.monotonic() + timeout
             told = False
             while not _try_lock(fd):
                 owner = _describe(_read(fd).strip())
                 if time.monotonic() >= deadline:
+                    os.close(fd)  # not ours: leave its owner's note as it is
                     raise LockedError(f"{path} is held by {owner}", "wait for that run to finish, or raise --lock-timeout") from None
                 if not told:
                     say(f"waiting for {owner}, which holds {path}")
                     told = True
                 time.sleep(0.5)
+            held.append(fd)
             os.ftruncate(fd, 0)
             _write(fd, _owner())
         yield
     finally:
-        for fd in reversed(fds):
+        for fd in reversed(held):
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             os.close(fd)  # closing releases the flock
