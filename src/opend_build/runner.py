@@ -188,6 +188,7 @@ class Runner:
         self.progress = Progress(stream, verbose)
         self.report = Report()
         self.log_path = plan.sdk_build.with_suffix(".log")
+        self.paused = False
 
     def run(self) -> Report:
         plan = self.plan
@@ -218,9 +219,9 @@ class Runner:
         before the first step of <phase> until <file> exists (or the process is killed)."""
         spec = os.environ.get("OPEND_BUILD_PAUSE_BEFORE", "")
         phase, _, release = spec.partition(":")
-        if phase != step.phase or getattr(self, "_paused", False):
+        if phase != step.phase or self.paused:
             return
-        self._paused = True
+        self.paused = True
         self.progress.say(f"paused before {phase} (pid {os.getpid()})")
         while not (release and Path(release).exists()):
             time.sleep(0.1)
