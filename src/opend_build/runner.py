@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import archives, locks, manifest, protobuf_src, sources
+from . import archives, file_api, locks, manifest, protobuf_src, sources
 from .diagnose import diagnose
 from .errors import DiskError, ProtobufSourceError, UsageError
 from .plan import Plan, Step
@@ -246,8 +246,6 @@ class Runner:
             if stamp.is_file() and stamp.read_text() == digest and (Path(step.build_dir) / "build.ninja").is_file():
                 self.progress.say("    up to date")
                 return
-            from . import file_api
-
             file_api.write_query(Path(step.build_dir))
             stamp.unlink(missing_ok=True)
             self._command(step, log)
