@@ -21,7 +21,6 @@ class Toolchain:
     generator: str = "Ninja"
     cmake_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    exe_suffix: str = ""
     notes: tuple[str, ...] = field(default=())
 
     def key(self) -> str:

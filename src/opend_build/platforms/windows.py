@@ -77,6 +77,5 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
         bin_dir=bin_dir(arch, options.build_type, runtime),
         generator=generator,
         cmake_args=args,
-        exe_suffix=".exe",
         notes=tuple(n for n in notes if n) + (f"arch {arch}, runtime /{runtime}{'d' if options.build_type == 'Debug' else ''}",),
     )
