@@ -29,7 +29,8 @@ def build_plan(options: Options) -> Plan:
         )
     toolchain = toolchain_for(options, probe=options.os == host)
     inputs = inputs_mod.resolve(options)
-    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja()), Path.cwd())
+    sccache = "" if options.cache != "sccache" else (tools.sccache() if options.os == host else "sccache")
+    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd())
 
 
 def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
@@ -50,6 +51,7 @@ def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
         "phases": {k: {"seconds": round(v.seconds, 2), "steps": v.steps, "compiled": v.compiled, "generated": v.generated} for k, v in report.phases.items()},
         "log": report.log,
         "notes": report.notes,
+        "compiler_cache": report.cache.as_dict() if report.cache else None,
     }
 
 
@@ -70,6 +72,9 @@ def print_summary(s: dict[str, object]) -> None:
     print("            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
     print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
     print("  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
+    if s["compiler_cache"]:
+        c = s["compiler_cache"]
+        print(f"  sccache:  {c['hits']}/{c['hits'] + c['misses']} compiles from cache ({c['hit_rate']}%), {c['location']}")  # type: ignore[index]
     for note in s["notes"]:  # type: ignore[attr-defined]
         print(f"  post:     {note}")
     print(f"  log:      {s['log']}")

@@ -35,6 +35,7 @@ class Options:
     deployment_target: str | None  # macOS
     toolset: str | None  # Windows: v120_xp ... v143
     runtime: str | None  # Windows: MT | MD
+    cache: str  # compiler cache: "none" | "sccache"
     dry_run: bool
     verbose: bool
     summary_json: Path | None
@@ -66,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--deployment-target", help="macOS deployment target (default 10.15)")
     p.add_argument("--toolset", choices=["v120_xp", "v120", "v140", "v141", "v142", "v143"], help="Windows platform toolset (default: the newest installed)")
     p.add_argument("--runtime", choices=["MT", "MD"], help="Windows C runtime: MT (static) or MD (DLL, default)")
+    p.add_argument("--cache", choices=["none", "sccache"], default="none",
+                   help="compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--summary-json", type=Path, help="also write the end-of-run summary as JSON to this file")
     p.add_argument("--lock-timeout", type=float, default=1800.0, help="seconds to wait for another run using the same folders (0: fail at once)")
@@ -118,6 +121,7 @@ def parse(argv: list[str]) -> Options:
         deployment_target=a.deployment_target,
         toolset=a.toolset,
         runtime=a.runtime,
+        cache=a.cache,
         dry_run=a.dry_run,
         verbose=a.verbose,
         summary_json=a.summary_json.absolute() if a.summary_json else None,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import compiler_cache
 from .inputs import Inputs, cmake_entries
 from .options import Options
 from .platforms import Toolchain
@@ -21,6 +23,7 @@ from .sources import project_root
 class Tools:
     cmake: str
     ninja: str
+    sccache: str = ""  # only with --cache sccache
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Step:
 
     def render(self) -> str:
         if self.kind == "action":
-            detail = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.args)
+            detail = " ".join(f"{k}={shlex.quote(v)}" for k, v in (*self.env, *self.args))
             return f"[{self.phase}] {self.title}: {detail}".rstrip(": ")
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
         return f"[{self.phase}] {self.title}:\n    {(env + ' ') if env else ''}{shlex.join(self.argv)}"
@@ -57,6 +60,8 @@ class Plan:
     sdk_build: Path
     locks: tuple[Path, ...]
     steps: tuple[Step, ...] = field(default=())
+    cache_env: tuple[tuple[str, str], ...] = ()  # --cache sccache: this build's server and base folders
+    sccache: str = ""
 
     def render(self) -> str:
         t = self.toolchain
@@ -68,6 +73,8 @@ class Plan:
             f"  out: {self.out}",
             f"  build folders: {self.protobuf_build}, {self.sdk_build}",
         ]
+        if self.sccache:
+            head.append(f"  compiler cache: sccache, backend {compiler_cache.backend(os.environ)}")
         return "\n".join(head + [s.render() for s in self.steps])
 
 
@@ -95,12 +102,21 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     pb_prefix = pb_build / "prefix"
     env = toolchain.env
     common = ["-G", toolchain.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *toolchain.cmake_args]
+    cache_env: tuple[tuple[str, str], ...] = ()
+    if options.cache == "sccache":
+        # Paths under these folders leave the cache key, so machines with other homes share hits.
+        bases = [cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), inputs.protobuf_src]
+        cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, compiler_cache.tmp_dir())
+        env = env + cache_env
+        common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
     if toolchain.generator == "Ninja":
         common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
     jobs = str(options.jobs)
     config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
 
     steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
+    if cache_env:
+        steps.append(Step("cache", "start this build's sccache server", "action", env=cache_env, args=(("action", "sccache_start"), ("sccache", tools.sccache))))
     steps += [
         Step(
             "protobuf",
@@ -118,6 +134,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),
         Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),
+        *([Step("cache", "compiler cache statistics", "action", env=cache_env, args=(("action", "sccache_stats"), ("sccache", tools.sccache)))] if cache_env else []),
         Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env),
         Step("install", "write build-manifest.json", "action", args=(("action", "manifest"), ("dir", str(staging)), ("build", str(sdk_build)))),
         Step("publish", f"replace {out.name} atomically", "action", args=(("action", "publish"), ("staging", str(staging)), ("out", str(out)))),
@@ -141,4 +158,6 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         sdk_build=sdk_build,
         locks=(pb_build.with_suffix(".lock"), sdk_build.with_suffix(".lock"), out.with_name(f".{out.name}.lock")),
         steps=tuple(steps),
+        cache_env=cache_env,
+        sccache=tools.sccache if cache_env else "",
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import archives, file_api, locks, manifest, protobuf_src, sources
+from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, sources
 from .diagnose import diagnose
 from .errors import DiskError, ProtobufSourceError, UsageError
 from .plan import Plan, Step
@@ -38,6 +38,7 @@ class Report:
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     log: str = ""
     notes: list[str] = field(default_factory=list)
+    cache: compiler_cache.Stats | None = None
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.setdefault(name, PhaseStats())
@@ -189,6 +190,7 @@ class Runner:
         self.report = Report()
         self.log_path = plan.sdk_build.with_suffix(".log")
         self.paused = False
+        self.cache_server: tuple[str, dict[str, str]] | None = None  # (sccache, env) while ours runs
 
     def run(self) -> Report:
         plan = self.plan
@@ -210,6 +212,7 @@ class Runner:
                     raise DiskError(f"no space left on device ({exc.filename or 'writing'})", "free disk space and run again") from exc
                 raise
             finally:
+                self._stop_cache_server()
                 if plan.staging.exists():
                     shutil.rmtree(plan.staging, ignore_errors=True)
         return self.report
@@ -235,6 +238,13 @@ class Runner:
             if action == "manifest":
                 manifest.write(self.plan, Path(args["build"]), Path(args["dir"]))
                 return
+            if action == "sccache_start":
+                self._start_cache_server(args["sccache"], dict(step.env), log)
+                return
+            if action == "sccache_stats":
+                self.report.cache = self._cache_stats()
+                self.progress.say(f"    sccache: {self.report.cache.line()}")
+                return
             result = ACTIONS[action](**args)
             if action == "clear_quarantine":
                 self.report.notes.append(f"cleared com.apple.quarantine from {len(result)} file(s)")
@@ -252,6 +262,31 @@ class Runner:
             stamp.write_text(digest)
             return
         self._command(step, log)
+
+    def _start_cache_server(self, sccache: str, env: dict[str, str], log: TextIO) -> None:
+        full = {**os.environ, **env}
+        # A server of ours left by a killed run would keep its counters (and its old settings).
+        subprocess.run([sccache, "--stop-server"], env=full, capture_output=True)
+        r = subprocess.run([sccache, "--start-server"], env=full, capture_output=True, text=True)
+        log.write(r.stdout + r.stderr)
+        if r.returncode != 0:
+            from .errors import ToolchainError
+
+            raise ToolchainError(f"sccache could not start: {(r.stderr or r.stdout).strip().splitlines()[-1:]}",
+                                 "check the SCCACHE_* settings of the backend (or run without --cache); the log has sccache's output")
+        self.cache_server = (sccache, full)
+
+    def _cache_stats(self) -> compiler_cache.Stats:
+        assert self.cache_server is not None
+        sccache, env = self.cache_server
+        r = subprocess.run([sccache, "--show-stats", "--stats-format=json"], env=env, capture_output=True, text=True, check=True)
+        return compiler_cache.parse_stats(r.stdout)
+
+    def _stop_cache_server(self) -> None:
+        if self.cache_server is not None:
+            sccache, env = self.cache_server
+            subprocess.run([sccache, "--stop-server"], env=env, capture_output=True)
+            self.cache_server = None
 
     def _command(self, step: Step, log: TextIO) -> None:
         env = {**os.environ, **dict(step.env), "NINJA_STATUS": "[%f/%t] "}

