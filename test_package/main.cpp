@@ -1,17 +1,18 @@
-// Round-trips a real message through the built library: C++ serialize, parse, compare.
+// Round-trips a real message through the built library: C++ serialize, parse, compare; and, when
+// the SDK's own sources were built (not the protocol classes alone), frames it as a packet.
 #include <cstdio>
 #include <string>
 
 #include "Proto/Qot_Sub.pb.h"  // the SDK's own include style
 #include "Qot_Common.pb.h"     // and the flat one
-#if !defined(OPEND_PROTO_ONLY)
-#if defined(OPEND_LIB_FTAPI)
+#if defined(OPEND_LIB_FTAPI) && __has_include("FTAPI.h")
 #include "FTAPI.h"
 namespace api = FTAPI;
-#else
+#define OPEND_HAS_SDK_SOURCES
+#elif defined(OPEND_LIB_MMAPI) && __has_include("MMAPI.h")
 #include "MMAPI.h"
 namespace api = MMAPI;
-#endif
+#define OPEND_HAS_SDK_SOURCES
 #endif
 
 #define CHECK(cond)                                         \
@@ -45,7 +46,7 @@ int main() {
   CHECK(back.SerializeAsString() == bytes);
   std::printf("round-trip ok: %zu bytes\n", bytes.size());
 
-#if !defined(OPEND_PROTO_ONLY)
+#if defined(OPEND_HAS_SDK_SOURCES)
   std::string packet = api::PackRequest(3001, 7, api::MakeSubRequest(1, {"00700", "09988"}, {1}));
   uint32_t protoId = 0, serial = 0;
   std::string body;

@@ -1,0 +1,167 @@
+"""Conan 2 recipe: the OpenD C++ SDK, built by the same CMake project as build.py and the wheel.
+
+    conan create .                                         # the default: open inputs from PyPI
+    conan create . -o "opend-sdk/*:brand=moomoo"
+    OPEND_SDK=/path/FTAPI4CPP_9.4.5418.zip conan create .  # a vendor SDK (folder or archive)
+
+The SDK's location is a build input, not part of the package's identity: the version names the
+SDK (read from it, or the pinned PyPI protocol package without one) and a consumer installs the
+binary without having the SDK at all. `-c user.opend:sdk=PATH` works like OPEND_SDK.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from conan import ConanFile
+from conan.errors import ConanInvalidConfiguration
+from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
+
+PACKAGE_INFO = "opend-package.json"  # lib name and Bin folder, read by package_info()
+
+
+class OpenDSdkConan(ConanFile):
+    name = "opend-sdk"
+    description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protobuf 3.5.1, protocol classes, lib<Brand>"
+    license = "Apache-2.0"
+    url = "https://github.com/opend-build/opend-build"
+    topics = ("futu", "moomoo", "opend", "protobuf", "trading")
+    package_type = "static-library"
+    settings = "os", "arch", "compiler", "build_type"
+    options = {"brand": ["futu", "moomoo"]}
+    default_options = {"brand": "futu"}
+    exports_sources = ("CMakeLists.txt", "cmake/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
+
+    # --- which SDK ------------------------------------------------------------------------
+    def _sdk(self):
+        conf = self.conf.get("user.opend:sdk", default=None) if hasattr(self, "conf") and self.conf is not None else None
+        return conf or os.environ.get("OPEND_SDK") or None
+
+    def _driver(self, folder):
+        """The driver's own modules (input handling, toolchain choice), from the project's src/."""
+        src = os.path.join(folder, "src")
+        if src not in sys.path:
+            sys.path.insert(0, src)
+        import opend_build.conan_settings
+        import opend_build.errors
+        import opend_build.options
+        import opend_build.platforms
+        import opend_build.sources
+
+        return opend_build
+
+    def set_version(self):
+        if self.version:
+            return
+        sdk = os.environ.get("OPEND_SDK")
+        opend = self._driver(self.recipe_folder)
+        if sdk:
+            from opend_build.sdk import open_sdk
+
+            self.version = open_sdk(Path(sdk).expanduser().absolute(), None).version
+        else:
+            self.version = opend.sources.load_pins(os.path.join(self.recipe_folder, "proto", "inputs.json"))["futu"].version
+
+    def layout(self):
+        cmake_layout(self)
+
+    def package_id(self):
+        # Every compile sets gnu++11 itself (the SDK's language level), whatever the consumer's
+        # compiler.cppstd: it does not change the binary.
+        self.info.settings.rm_safe("compiler.cppstd")
+
+    def _settings(self):
+        names = ("os", "os.version", "arch", "compiler", "compiler.version", "compiler.libcxx", "compiler.runtime", "compiler.toolset", "build_type")
+        return {n: (str(self.settings.get_safe(n)) if self.settings.get_safe(n) is not None else None) for n in names}
+
+    def _toolchain(self, folder):
+        opend = self._driver(folder)
+        try:
+            argv = opend.conan_settings.driver_args(self._settings())
+            opts = opend.options.parse([*argv, "--brand", str(self.options.brand)])
+            return opts, opend.platforms.toolchain_for(opts, probe=False)
+        except opend.errors.OpenDError as exc:
+            raise ConanInvalidConfiguration(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
+
+    def validate(self):
+        # Where the driver's sources are at hand (creating the package): refuse settings build.py
+        # does not support. A consumer installing the binary from a remote has no sources here;
+        # its binary was checked when it was built.
+        folder = getattr(self, "export_sources_folder", None)
+        if folder and os.path.isdir(os.path.join(folder, "src", "opend_build")):
+            self._toolchain(folder)
+
+    # --- build through the one CMake project ----------------------------------------------------
+    def generate(self):
+        opts, toolchain = self._toolchain(self.source_folder)
+        sdk = self._sdk()
+        if sdk:
+            from opend_build.sdk import open_sdk
+
+            found = open_sdk(Path(sdk).expanduser().absolute(), None)
+            if found.version != str(self.version):
+                raise ConanInvalidConfiguration(f"the SDK at {sdk} is version {found.version}, the package {self.version}: pass --version {found.version}")
+            if found.brand != str(self.options.brand):
+                raise ConanInvalidConfiguration(f"the SDK at {sdk} is {found.brand}'s: pass -o \"opend-sdk/*:brand={found.brand}\"")
+        tc = CMakeToolchain(self)
+        tc.cache_variables["OPEND_BRAND"] = str(self.options.brand)
+        tc.cache_variables["OPEND_SDK"] = os.path.abspath(os.path.expanduser(sdk)) if sdk else ""
+        tc.cache_variables["OPEND_BIN_DIR"] = toolchain.bin_dir
+        tc.cache_variables["Python3_EXECUTABLE"] = sys.executable  # the interpreter running Conan has the driver's needs
+        tc.generate()
+
+    def build(self):
+        cmake = CMake(self)
+        cmake.configure()
+        cmake.build()
+
+    def package(self):
+        CMake(self).install()
+        opts, toolchain = self._toolchain(self.source_folder)
+        lib = {"futu": "FTAPI", "moomoo": "MMAPI"}[str(self.options.brand)]
+        bin_dir = os.path.join(self.package_folder, toolchain.bin_dir)
+        names = sorted(os.listdir(bin_dir))
+        library = lib if any(n.startswith(f"lib{lib}.") for n in names) else f"{lib}Proto"
+        channel = [n for n in names if n.startswith((f"lib{lib}Channel", "libAPIChannel", f"{lib}Channel"))]
+        if self.settings.os == "Macos":  # the vendor's FAQ: a downloaded dylib will not load until this is cleared
+            from opend_build.runner import clear_quarantine
+
+            clear_quarantine(bin_dir)
+        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel": channel}
+        with open(os.path.join(self.package_folder, PACKAGE_INFO), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
+
+    def package_info(self):
+        with open(os.path.join(self.package_folder, PACKAGE_INFO), encoding="utf-8") as f:
+            info = json.load(f)
+        lib, bin_dir = info["lib"], info["bin_dir"]
+        # find_package(FTAPI) and the same target names as the package build.py installs.
+        self.cpp_info.set_property("cmake_file_name", lib)
+        self.cpp_info.set_property("cmake_target_name", f"{lib}::SDK")
+
+        pb = self.cpp_info.components["protobuf"]
+        pb.set_property("cmake_target_name", f"{lib}::protobuf")
+        pb.libs = ["protobuf"]
+        pb.libdirs = [bin_dir]
+        pb.includedirs = ["Include"]
+        if self.settings.os in ("Linux", "Macos"):
+            pb.defines = ["HAVE_PTHREAD"]
+        if self.settings.os == "Linux":
+            pb.system_libs = ["pthread", "m"]
+
+        sdk = self.cpp_info.components["sdk"]
+        sdk.set_property("cmake_target_name", f"{lib}::{lib}")
+        sdk.libs = [f"lib{info['library']}" if self.settings.os == "Windows" else info["library"]]
+        sdk.libdirs = [bin_dir]
+        sdk.includedirs = ["Include", "Include/Proto"]
+        sdk.requires = ["protobuf"]
+        if info["channel"]:
+            channel = self.cpp_info.components["channel"]
+            channel.set_property("cmake_target_name", f"{lib}::Channel")
+            channel.libs = [os.path.splitext(info["channel"][0])[0].removeprefix("lib")]
+            channel.libdirs = [bin_dir]
+            channel.includedirs = []
+        # protoc, the matching compiler, for the consumer's own .proto files
+        self.cpp_info.bindirs = [bin_dir]
+        self.buildenv_info.prepend_path("PATH", os.path.join(self.package_folder, bin_dir))
