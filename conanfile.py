@@ -31,25 +31,28 @@ class OpenDSdkConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"brand": ["futu", "moomoo"]}
     default_options = {"brand": "futu"}
-    exports_sources = ("CMakeLists.txt", "cmake/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
+    exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
     # --- which SDK ------------------------------------------------------------------------
     def _sdk(self):
-        conf = self.conf.get("user.opend:sdk", default=None) if hasattr(self, "conf") and self.conf is not None else None
-        return conf or os.environ.get("OPEND_SDK") or None
+        return self.conf.get("user.opend:sdk", default=None) or os.environ.get("OPEND_SDK") or None
 
     def _driver(self, folder):
-        """The driver's own modules (input handling, toolchain choice), from the project's src/."""
-        src = os.path.join(folder, "src")
-        if src not in sys.path:
-            sys.path.insert(0, src)
-        import opend_build.conan_settings
-        import opend_build.errors
-        import opend_build.options
-        import opend_build.platforms
-        import opend_build.sources
+        """The driver's own modules (input handling, toolchain choice), from that folder's src/,
+        loaded the way build.py loads them."""
+        import importlib.util
 
-        return opend_build
+        spec = importlib.util.spec_from_file_location("opend_build_loader", os.path.join(folder, "build.py"))
+        loader = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loader)
+        opend = loader.load(Path(folder))
+        import opend_build.conan_settings  # noqa: F401 - the submodules used below
+        import opend_build.errors  # noqa: F401
+        import opend_build.options  # noqa: F401
+        import opend_build.platforms  # noqa: F401
+        import opend_build.sources  # noqa: F401
+
+        return opend
 
     def set_version(self):
         if self.version:

@@ -11,7 +11,7 @@ set(OPEND_SDK "$ENV{OPEND_SDK}" CACHE FILEPATH "SDK folder or archive (when OPEN
 set(OPEND_PROTOBUF "" CACHE FILEPATH "protobuf source archive or folder overriding the SDK's")
 
 # One implementation of input handling (pins, sha256 checks, safe unpacking) lives in Python:
-# `python -m opend_build inputs` prepares them and prints the cache entries as a CMake script.
+# `python build.py inputs` prepares them and prints the cache entries as a CMake script.
 function(opend_resolve_inputs)
   if(OPEND_PROTO_DIR)
     return()
@@ -29,7 +29,7 @@ function(opend_resolve_inputs)
   endif()
   message(STATUS "opend-build: preparing inputs (${_args})")
   execute_process(
-    COMMAND "${CMAKE_COMMAND}" -E env "PYTHONPATH=${PROJECT_SOURCE_DIR}/src" "${Python3_EXECUTABLE}" -m opend_build ${_args}
+    COMMAND "${Python3_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/build.py" ${_args}
     OUTPUT_VARIABLE _out ERROR_VARIABLE _err RESULT_VARIABLE _rc)
   if(NOT _rc EQUAL 0)
     message(FATAL_ERROR "opend-build could not prepare the inputs:\n${_err}")

@@ -98,10 +98,17 @@ def digests(out: Path) -> dict[str, str]:
 
 
 def test_sccache_over_redis_shares_objects_between_two_build_roots(redis_url: str, small_sdk: Path, tmp_path: Path) -> None:
+    """Machine two has its own cache root and its cmake somewhere else, so even its build folders
+    are named differently from machine one's."""
+    from opend_build import tools
+
+    elsewhere = tmp_path / "machine two" / "tools"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "cmake").symlink_to(tools.cmake())
     builds = []
-    for machine in ("machine one", "machine two"):
+    for machine, cmake in (("machine one", tools.cmake()), ("machine two", str(elsewhere / "cmake"))):
         root = tmp_path / machine
-        env = {"OPEND_BUILD_CACHE": str(root / "cache"), "SCCACHE_REDIS_ENDPOINT": redis_url}
+        env = {"OPEND_BUILD_CACHE": str(root / "cache"), "SCCACHE_REDIS_ENDPOINT": redis_url, "OPEND_BUILD_CMAKE": cmake}
         r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cache", "sccache", "--out", str(root / "out"),
                        summary=root / "summary.json", env=env)
         builds.append((root / "out", r))
@@ -115,3 +122,5 @@ def test_sccache_over_redis_shares_objects_between_two_build_roots(redis_url: st
         assert second.summary["phases"][phase]["compiled"] == first.summary["phases"][phase]["compiled"] > 0  # type: ignore[index]
     assert "sccache:" in second.stdout and "compiles from cache (100.0%)" in second.stdout
     assert digests(second_out) == digests(first_out)
+    folders = [sorted(p.name for p in (tmp_path / m / "cache" / "build").iterdir() if p.is_dir()) for m in ("machine one", "machine two")]
+    assert not set(folders[0]) & set(folders[1])  # no build folder name in common: the hits did not depend on them

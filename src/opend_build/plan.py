@@ -95,7 +95,9 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     cmake = tools.cmake
     out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type))
     staging = staging_for(out)
-    pb_key = _key("protobuf", inputs.protobuf_id, toolchain.key(), options.build_type, cmake)
+    # Keyed by the checkout too: two checkouts may differ in their CMake code, and CMake refuses a
+    # build folder configured from another source folder.
+    pb_key = _key("protobuf", inputs.protobuf_id, toolchain.key(), options.build_type, cmake, str(project_root()))
     sdk_key = _key("sdk", inputs.identity, pb_key)
     pb_build = cache / "build" / f"protobuf-{pb_key}"
     sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
@@ -104,8 +106,10 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     common = ["-G", toolchain.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *toolchain.cmake_args]
     cache_env: tuple[tuple[str, str], ...] = ()
     if options.cache == "sccache":
-        # Paths under these folders leave the cache key, so machines with other homes share hits.
-        bases = [cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), inputs.protobuf_src]
+        # Paths under these folders leave the cache key (the longest that matches), so machines
+        # whose home, checkout or tools sit elsewhere - and whose build folders are therefore
+        # named differently - share hits.
+        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), inputs.protobuf_src]
         cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, compiler_cache.tmp_dir())
         env = env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
