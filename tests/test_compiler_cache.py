@@ -124,3 +124,12 @@ def test_sccache_over_redis_shares_objects_between_two_build_roots(redis_url: st
     assert digests(second_out) == digests(first_out)
     folders = [sorted(p.name for p in (tmp_path / m / "cache" / "build").iterdir() if p.is_dir()) for m in ("machine one", "machine two")]
     assert not set(folders[0]) & set(folders[1])  # no build folder name in common: the hits did not depend on them
+
+
+def test_unreachable_backend_fails_clearly(small_sdk: Path, tmp_path: Path) -> None:
+    """A shared cache that cannot be reached stops the build before any compile, saying what to check."""
+    r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--cache", "sccache", "--out", str(tmp_path / "out"),
+                   env={"SCCACHE_REDIS_ENDPOINT": "redis://127.0.0.1:9", "OPEND_BUILD_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 6, r.output
+    assert "sccache could not start" in r.stderr and "SCCACHE_" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()

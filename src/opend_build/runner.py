@@ -272,7 +272,8 @@ class Runner:
         if r.returncode != 0:
             from .errors import ToolchainError
 
-            raise ToolchainError(f"sccache could not start: {(r.stderr or r.stdout).strip().splitlines()[-1:]}",
+            last = ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1]
+            raise ToolchainError(f"sccache could not start: {last}",
                                  "check the SCCACHE_* settings of the backend (or run without --cache); the log has sccache's output")
         self.cache_server = (sccache, full)
 
