@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,6 +62,23 @@ def test_default_futu_summary_counts(default_futu: Built) -> None:
     assert sdk["generated"] == (0 if os.environ.get("OPEND_TEST_CACHE") else 184)
     assert default_futu.summary["binaries"] == ["Bin/Linux/libFTAPIProto.a", "Bin/Linux/libprotobuf.a", "Bin/Linux/protoc"]
     assert "Built FTAPI" in default_futu.result.stdout
+
+
+def test_unity_batches_are_bounded_by_generated_size(default_futu: Built) -> None:
+    """Batches hold at most 4 files and about 400 KB of generated code; bigger files compile alone."""
+    build = Path(str(default_futu.summary["log"]).removesuffix(".log"))
+    batches = [re.findall(r"Proto/(\w+)\.pb\.cc", f.read_text()) for f in (build / "CMakeFiles/opend_sdk.dir/Unity").glob("unity_*.cxx")]
+    stems = sorted(p.name.removesuffix(".pb.cc") for p in (build / "generated/Proto").glob("*.pb.cc"))
+    assert sorted(s for b in batches for s in b) == stems and len(stems) == 184
+
+    def kib(b: list[str]) -> float:
+        return sum((build / "generated/Proto" / f"{s}.pb.cc").stat().st_size for s in b) / 1024
+
+    assert max(len(b) for b in batches) == 4
+    assert max(kib(b) for b in batches if len(b) > 1) <= 450  # the estimate from the .proto holds
+    assert ["Qot_StockScreen"] in batches and ["Qot_Common"] in batches
+    if not os.environ.get("OPEND_TEST_CACHE"):
+        assert default_futu.summary["phases"]["sdk"]["compiled"] == len(batches) + 1  # + the precompiled header
 
 
 @pytest.mark.parametrize("brand,lib", [("futu", "FTAPI"), ("moomoo", "MMAPI")])
