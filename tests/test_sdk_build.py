@@ -80,8 +80,11 @@ def test_incremental_rebuilds_only_what_depends(futu_sdk: Path, sdk_futu: Built,
     args = ("--os", "linux", "--sdk", str(copy), "--out", str(out))
     must_build(*args, summary=tmp_path / "0.json")
 
-    noop = must_build(*args, summary=tmp_path / "1.json").summary["phases"]  # type: ignore[index]
+    noop_summary = must_build(*args, summary=tmp_path / "1.json").summary
+    assert noop_summary is not None and noop_summary["out_up_to_date"] is True
+    noop = noop_summary["phases"]
     assert (noop["protobuf"]["compiled"], noop["sdk"]["generated"], noop["sdk"]["compiled"]) == (0, 0, 0)
+    assert "install" not in noop and "publish" not in noop
 
     # mtime-only touch: protoc reruns, output identical, nothing recompiles
     proto = copy / "Include/Proto/Qot_GetIpoList.proto"
@@ -104,3 +107,45 @@ def test_incremental_rebuilds_only_what_depends(futu_sdk: Path, sdk_futu: Built,
     # and back, so the shared build folder matches the shared SDK again
     (copy / "Include/Proto/Qot_Sub.proto").write_text(text, encoding="utf-8")
     must_build(*args, summary=tmp_path / "4.json")
+
+
+def test_noop_leaves_the_output_alone_until_something_changes(small_sdk: Path, tmp_path: Path) -> None:
+    """A run that rebuilds nothing skips install and publish, unless the output was touched or the
+    build folder moved on for another output since."""
+    sdk = tmp_path / small_sdk.name  # same SDK identity -> the shared build folder
+    shutil.copytree(small_sdk, sdk)
+    one, two = tmp_path / "one", tmp_path / "two"
+
+    def build(out: Path, name: str) -> dict:  # type: ignore[type-arg]
+        r = must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / f"{name}.json")
+        assert r.summary is not None
+        return r.summary
+
+    build(one, "first")
+    before = tree_digest(one)
+    assert build(one, "noop")["out_up_to_date"] is True
+    assert tree_digest(one) == before  # not even an mtime changed
+
+    header = one / "Include/Proto/Qot_Sub.pb.h"
+    header.unlink()
+    assert build(one, "deleted")["out_up_to_date"] is False
+    assert header.is_file()
+    text = header.read_text()
+    header.write_text(text + "// mine\n")
+    assert build(one, "edited out")["out_up_to_date"] is False
+    assert header.read_text() == text
+
+    # the shared build folder moves on for another output: the first one is not "up to date"
+    proto = sdk / "Include/Proto/Qot_Sub.proto"
+    original = proto.read_text(encoding="utf-8")
+    proto.write_text(original.replace("message S2C\n{\n", "message S2C\n{\n\toptional int32 opendNoopField = 98;\n"), encoding="utf-8")
+    assert build(two, "two")["out_up_to_date"] is False
+    assert "opendNoopField" in (two / "Include/Proto/Qot_Sub.pb.h").read_text()
+    assert build(one, "one again")["out_up_to_date"] is False
+    assert "opendNoopField" in header.read_text()
+    proto.write_text(original, encoding="utf-8")
+    assert build(one, "back")["out_up_to_date"] is False
+    assert "opendNoopField" not in header.read_text()
+    assert build(two, "two again")["out_up_to_date"] is False
+    assert "opendNoopField" not in (two / "Include/Proto/Qot_Sub.pb.h").read_text()
+    assert build(two, "two noop")["out_up_to_date"] is True

@@ -52,6 +52,7 @@ def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
         "log": report.log,
         "notes": report.notes,
         "compiler_cache": report.cache.as_dict() if report.cache else None,
+        "out_up_to_date": report.up_to_date,
     }
 
 
@@ -71,7 +72,7 @@ def print_summary(s: dict[str, object]) -> None:
         print(f"            {b}")
     print("            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
     print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
-    print("  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()))
+    print("  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()) + (" | out already up to date" if s["out_up_to_date"] else ""))
     if s["compiler_cache"]:
         c = s["compiler_cache"]
         print(f"  sccache:  {c['hits']}/{c['hits'] + c['misses']} compiles from cache ({c['hit_rate']}%), {c['location']}")  # type: ignore[index]

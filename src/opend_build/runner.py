@@ -39,6 +39,7 @@ class Report:
     log: str = ""
     notes: list[str] = field(default_factory=list)
     cache: compiler_cache.Stats | None = None
+    up_to_date: bool = False  # the output already held this build: install and publish skipped
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.setdefault(name, PhaseStats())
@@ -201,12 +202,24 @@ class Runner:
             self.report.log = str(self.log_path)
             try:
                 with open(self.log_path, "w", encoding="utf-8", errors="replace") as log:
+                    publishing = False
                     for i, step in enumerate(plan.steps, 1):
+                        if step.phase in manifest.PUBLISH_PHASES and not publishing:
+                            publishing = True
+                            self.report.up_to_date = manifest.up_to_date(plan)
+                            if self.report.up_to_date:
+                                self.progress.say("==> the output is up to date: nothing to install or publish")
+                            else:
+                                manifest.forget(plan)
+                        if self.report.up_to_date:
+                            continue
                         self._maybe_pause(step)
                         self.progress.step(step, i, len(plan.steps))
                         started = time.monotonic()
                         self._run_step(step, log)
                         self.report.phase(step.phase).seconds += time.monotonic() - started
+                    if publishing and not self.report.up_to_date:
+                        manifest.remember(plan)
             except OSError as exc:
                 if exc.errno == 28:
                     raise DiskError(f"no space left on device ({exc.filename or 'writing'})", "free disk space and run again") from exc
