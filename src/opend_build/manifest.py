@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -72,13 +73,11 @@ def _stat(p: Path) -> list[int] | None:
 
 def _edges_run(ninja_log: Path) -> str | None:
     """Digest of Ninja's log of edges run, but for the glob check CMake's CONFIGURE_DEPENDS runs every time."""
-    import hashlib
-
     try:
         lines = ninja_log.read_bytes().splitlines()
     except OSError:
         return None
-    return hashlib.sha256(b"\n".join(line for line in lines if not line.endswith(b"cmake.verify_globs") and b"cmake.verify_globs\t" not in line)).hexdigest()
+    return hashlib.sha256(b"\n".join(line for line in lines if b"cmake.verify_globs\t" not in line)).hexdigest()
 
 
 def source_state(plan) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -103,8 +102,6 @@ def out_state(out: Path) -> dict[str, list[int] | None]:
 
 
 def _record_path(plan) -> Path:  # type: ignore[no-untyped-def]
-    import hashlib
-
     return plan.sdk_build / ".opend-published" / (hashlib.sha256(str(plan.out).encode()).hexdigest()[:16] + ".json")
 
 
