@@ -19,7 +19,7 @@ from typing import TextIO
 
 from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, sources
 from .diagnose import diagnose
-from .errors import DiskError, ProtobufSourceError, UsageError
+from .errors import DiskError, ProtobufSourceError, ToolchainError, UsageError
 from .plan import Plan, Step
 
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
@@ -283,8 +283,6 @@ class Runner:
         r = subprocess.run([sccache, "--start-server"], env=full, capture_output=True, text=True)
         log.write(r.stdout + r.stderr)
         if r.returncode != 0:
-            from .errors import ToolchainError
-
             last = ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1]
             raise ToolchainError(f"sccache could not start: {last}",
                                  "check the SCCACHE_* settings of the backend (or run without --cache); the log has sccache's output")
