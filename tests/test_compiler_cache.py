@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import socket
 from pathlib import Path
 
-import pytest
-from conftest import free_port, must_build, run_driver, service
+from conftest import must_build, run_driver
 from test_plan import TOOLS
 
 from opend_build import compiler_cache, options
@@ -70,17 +68,6 @@ def test_dry_run_names_the_backend(tmp_path: Path) -> None:
     assert r.returncode == 0, r.output
     assert "compiler cache: sccache, backend redis (SCCACHE_REDIS_ENDPOINT=redis://h:1)" in r.stdout
     assert "CMAKE_CXX_COMPILER_LAUNCHER=" in r.stdout
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """redis-server (Debian's) on loopback, in memory only."""
-    exe = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
-    assert exe, "redis-server is needed (apt-get install redis-server): .ci/run installs it"
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    with service([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)], port, "redis-server"):
-        yield f"redis://127.0.0.1:{port}"
 
 
 def redis_keys(url: str) -> int:
