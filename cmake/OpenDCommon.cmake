@@ -1,6 +1,12 @@
-# Compile settings every target of ours shares: the SDK's language level (gnu++11 on GCC/Clang,
-# which is what the vendor's FAQ prescribes) and nothing global.
+# Compile settings every target of ours shares, and nothing global: the language level, which
+# follows the protobuf the SDK is built against (gnu++11 for 3.x, which is what the vendor's FAQ
+# prescribes; 14 for 22-29; 17 from 30 on). The driver decides it (opend_build.protobuf) and
+# passes it in, on every route (build.py, and `build.py inputs` for presets, Conan and pip).
 include_guard(GLOBAL)
+set(OPEND_CXX_STANDARD "11" CACHE STRING "C++ standard of the SDK's code, set by the driver from the protobuf version")
+if(OPEND_CXX_STANDARD STREQUAL "")
+  set_property(CACHE OPEND_CXX_STANDARD PROPERTY VALUE 11)
+endif()
 function(opend_cxx_defaults target)
-  set_target_properties(${target} PROPERTIES CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS ON)
+  set_target_properties(${target} PROPERTIES CXX_STANDARD ${OPEND_CXX_STANDARD} CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS ON)
 endfunction()

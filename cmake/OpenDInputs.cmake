@@ -1,14 +1,14 @@
 include_guard(GLOBAL)
 
-# Defaults come from the environment (OPEND_BRAND, OPEND_SDK), so the one variable works for
-# presets, `pip wheel .` and Conan alike.
+# Defaults come from the environment (OPEND_BRAND, OPEND_SDK, OPEND_PROTOBUF), so the one variable
+# works for presets, `pip wheel .` and Conan alike.
 set(_default_brand "futu")
 if(DEFINED ENV{OPEND_BRAND} AND NOT "$ENV{OPEND_BRAND}" STREQUAL "")
   set(_default_brand "$ENV{OPEND_BRAND}")
 endif()
 set(OPEND_BRAND "${_default_brand}" CACHE STRING "brand for the default inputs: futu or moomoo (when OPEND_PROTO_DIR is not given)")
 set(OPEND_SDK "$ENV{OPEND_SDK}" CACHE FILEPATH "SDK folder or archive (when OPEND_PROTO_DIR is not given; empty: PyPI's open inputs)")
-set(OPEND_PROTOBUF "" CACHE FILEPATH "protobuf source archive or folder overriding the SDK's")
+set(OPEND_PROTOBUF "$ENV{OPEND_PROTOBUF}" CACHE STRING "which protobuf, as build.py's --protobuf: a version (3.5.1, 3.21.12), system, an installed prefix, or a source folder or archive")
 
 # One implementation of input handling (pins, sha256 checks, safe unpacking) lives in Python:
 # `python build.py inputs` prepares them and prints the cache entries as a CMake script.

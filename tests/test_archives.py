@@ -93,6 +93,7 @@ HOSTILE = {
     "tar-fifo": lambda p: _tar(p / "a.tar.gz", [*SDK_OK, _info("FTAPI4CPP_1.0/fifo", tarfile.FIFOTYPE)]),
     "tar-setuid": lambda p: _tar(p / "a.tar.gz", [*SDK_OK, _info("FTAPI4CPP_1.0/Bin/run", mode=0o4755)]),
     "tar-setgid": lambda p: _tar(p / "a.tar.gz", [*SDK_OK, _info("FTAPI4CPP_1.0/Bin/run", mode=0o2755)]),
+    "tar-setuid-folder": lambda p: _tar(p / "a.tar.gz", [_info("FTAPI4CPP_1.0/Bin", tarfile.DIRTYPE, mode=0o4755), *SDK_OK]),
     "tar-backslash": lambda p: _tar(p / "a.tar.gz", [*SDK_OK, ("..\\..\\evil", b"x")]),
     "tar-drive-letter": lambda p: _tar(p / "a.tar.gz", [*SDK_OK, ("C:/Windows/evil", b"x")]),
     "tar-plain-dotdot": lambda p: _tar(p / "a.tar", [*SDK_OK, ("..", b"x")], "w"),
@@ -164,6 +165,15 @@ def test_a_good_archive_unpacks(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "a.tar.gz", SDK_OK)
     dest = archives.extract(archive, tmp_path / "x")
     assert (dest / "FTAPI4CPP_1.0/Include/Proto/Common.proto").read_bytes() == PROTO
+
+
+def test_a_set_group_id_folder_is_harmless(tmp_path: Path) -> None:
+    """grpcio-tools 1.54.3's sdist (the pinned protobuf 3.21.12) has a drwxr-sr-x top folder; the
+    extractor makes folders itself, with its own modes."""
+    archive = _tar(tmp_path / "a.tar.gz", [_info("FTAPI4CPP_1.0", tarfile.DIRTYPE, mode=0o2755), *SDK_OK])
+    dest = archives.extract(archive, tmp_path / "x")
+    assert (dest / "FTAPI4CPP_1.0/Include/Proto/Common.proto").read_bytes() == PROTO
+    assert not (dest / "FTAPI4CPP_1.0").stat().st_mode & 0o2000
 
 
 NAME_PARTS = st.sampled_from(["..", ".", "", "a", "Proto", "C:", "\\", "..\\", "/", "x.proto", "名字", " ", "~", "$HOME"])

@@ -17,9 +17,11 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TypeVar
 
 from .errors import DiskError, SdkError, UnsafeArchiveError
+
+T = TypeVar("T")
 
 MAX_ENTRIES = 200_000
 MAX_TOTAL_BYTES = 8 * 1024**3
@@ -67,7 +69,10 @@ def check_entries(entries: list[Entry], max_entries: int, max_bytes: int) -> Non
         safe_relpath(e.name)
         if e.kind == "other":
             raise UnsafeArchiveError(f"archive entry {e.name!r} is a link or device file, which an SDK never needs")
-        if e.mode & (stat.S_ISUID | stat.S_ISGID):
+        # A file's setuid/setgid bit is a hostile archive's mark. A folder's set-group-ID bit is
+        # what a tarball made inside a shared folder carries (grpcio-tools 1.54.3's top folder):
+        # folders are made by the extractor, never with the archive's modes, so it has no effect.
+        if e.mode & (stat.S_ISUID | stat.S_ISGID) and not (e.kind == "dir" and e.mode & stat.S_ISUID == 0):
             raise UnsafeArchiveError(f"archive entry {e.name!r} carries a setuid/setgid bit")
         total += max(e.size, 0)
         if total > max_bytes:
@@ -249,7 +254,7 @@ def _write_7z(archive: Path, chosen: list[tuple[Entry, PurePosixPath]], root: Pa
 
 
 
-def digest_member(archive: Path, name: str, digest: Callable[[str, IO[bytes]], str]) -> str:
+def digest_member(archive: Path, name: str, digest: Callable[[str, IO[bytes]], T]) -> T:
     """`digest(name, stream)` over one file inside an archive, streamed: nothing is written to disk."""
     lower = archive.name.lower()
     if lower.endswith(".zip"):

@@ -6,12 +6,15 @@ calls for is returned as plan steps, so a --dry-run shows it and the runner does
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import archives, protobuf_src, sources
+from . import archives, protobuf, protobuf_src, sources
 from .errors import ProtobufSourceError
-from .options import Options
+from .options import Options, host_os
+from .protobuf import Protobuf
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
 
 
@@ -34,8 +37,7 @@ class Inputs:
     proto_dir: Path
     include_dir: Path | None
     source_dir: Path | None
-    protobuf_src: Path  # folder holding google/protobuf
-    protobuf_id: str
+    protobuf: Protobuf
     channel_libs: tuple[Path, ...]
     prepare: tuple[Prepare, ...]
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
@@ -48,12 +50,12 @@ def _args(**kw: object) -> tuple[tuple[str, str], ...]:
 def _default(options: Options) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or "futu"
-    proto_pin, pb_pin = pins[brand], pins["protobuf"]
-    prepare = (
+    proto_pin = pins[brand]
+    prepare = [
         Prepare("fetch", f"fetch {proto_pin.filename}", _args(pin=brand)),
         Prepare("unpack_pin", f"unpack {proto_pin.subdir}/*.proto", _args(pin=brand, suffix=".proto")),
-        *_protobuf_pin_steps(pins),
-    )
+    ]
+    pb = _protobuf(options, None, prepare, pins)
     return Inputs(
         brand=brand,
         lib=BRANDS[brand],
@@ -63,14 +65,10 @@ def _default(options: Options) -> Inputs:
         proto_dir=sources.extracted_path(proto_pin),
         include_dir=None,
         source_dir=None,
-        protobuf_src=protobuf_unpack_dir(pb_pin.src_digest),
-        protobuf_id=f"src:{pb_pin.src_digest}",
+        protobuf=pb,
         channel_libs=(),
-        prepare=prepare,
-        record={
-            "origin": "pypi",
-            "packages": [_pin_record(proto_pin), _pin_record(pb_pin)],
-        },
+        prepare=tuple(prepare),
+        record={"origin": "pypi", "packages": [_pin_record(proto_pin)], "protobuf": _protobuf_record(pb)},
     )
 
 
@@ -78,15 +76,53 @@ def _pin_record(pin: sources.Pin) -> dict[str, str]:
     return {"project": pin.project, "version": pin.version, "filename": pin.filename, "sha256": pin.sha256, "subdir": pin.subdir}
 
 
-def _protobuf_pin_steps(pins: dict[str, sources.Pin]) -> tuple[Prepare, ...]:
-    # Unpacked by content digest, like an SDK's protobuf tarball: equal sources share one folder
-    # and therefore one protobuf build.
-    pb = pins["protobuf"]
-    return (
-        Prepare("fetch", f"fetch {pb.filename}", _args(pin="protobuf")),
-        Prepare("unpack_protobuf", f"unpack protobuf sources from {pb.filename}",
-                _args(archive=sources.download_path(pb), dest=protobuf_unpack_dir(pb.src_digest), digest=pb.src_digest)),
-    )
+def _protobuf_record(pb: Protobuf) -> dict[str, str]:
+    return {"provider": pb.provider, "version": pb.version, "origin": pb.origin, "identity": pb.identity}
+
+
+def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Prepare]) -> Protobuf:
+    """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
+    tarball: equal sources share one folder and therefore one protobuf build."""
+    pin = pins[name]
+    dest = protobuf_unpack_dir(pin.src_digest)
+    prepare += [
+        Prepare("fetch", f"fetch {pin.filename}", _args(pin=name)),
+        Prepare("unpack_protobuf", f"unpack protobuf sources from {pin.filename}",
+                _args(archive=sources.download_path(pin), dest=dest, digest=pin.src_digest)),
+    ]
+    return Protobuf("build", pin.protobuf_version, f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)",
+                    f"src:{pin.src_digest}", src=dest)
+
+
+def _system_protobuf(options: Options) -> Protobuf:
+    """The protobuf installed on this machine, looked for where CMake looks: CMAKE_PREFIX_PATH,
+    then the system prefixes. On another OS's --dry-run only the build host can tell."""
+    if options.os != host_os():
+        return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
+    prefixes = [Path(p) for p in os.environ.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
+    prefixes += [Path("/usr/local"), Path("/usr"), *([Path("/opt/homebrew")] if options.os == "macos" else [])]
+    found = shutil.which("protoc")
+    return protobuf.installed(None, [p / "include" for p in prefixes], Path(found) if found else None)
+
+
+def _protobuf(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Prepare], pins: dict[str, sources.Pin]) -> Protobuf:
+    """--protobuf, or without it the SDK's own protobuf source, or the pinned default."""
+    value = options.protobuf
+    if value is None:
+        return sdk_protobuf or _pinned_protobuf("protobuf", pins, prepare)
+    if value == protobuf.SYSTEM:
+        return _system_protobuf(options)
+    if protobuf.PINNED_VERSION.match(value):
+        if f"protobuf-{value}" not in pins:
+            raise protobuf.unknown_version(value, sources.protobuf_versions(pins))
+        return _pinned_protobuf(f"protobuf-{value}", pins, prepare)
+    path = Path(value).expanduser().absolute()
+    if not path.exists():
+        raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
+                                  f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
+    if path.is_dir() and protobuf.is_installed_prefix(path):
+        return protobuf.installed(path, [path / "include"], protobuf.protoc_in(path, ".exe" if options.os == "windows" else ""))
+    return _protobuf_source(path, prepare)
 
 
 def find_protobuf_src(folder: Path) -> Path | None:
@@ -101,22 +137,23 @@ def protobuf_unpack_dir(digest: str) -> Path:
     return sources.cache_root() / "sources" / f"protobuf-{digest[:16]}"
 
 
-def _protobuf_from(path: Path, prepare: list[Prepare], digest: str | None = None) -> tuple[Path, str]:
-    """(src folder, identity) for --protobuf or the SDK's Src/protobuf-*: an archive or a folder.
+def _protobuf_source(path: Path, prepare: list[Prepare], described: tuple[str, str | None] | None = None) -> Protobuf:
+    """A protobuf source to build: an archive (unpacked by a step) or a folder.
 
-    The identity is the digest of the C++ sources, so equal sources share one protobuf build."""
+    An archive is known by the digest of its C++ sources, so equal sources share one protobuf
+    build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
     if archives.is_archive(path):
-        digest = digest or protobuf_src.digest_archive(path)
+        digest, version = described or protobuf_src.describe_archive(path)
         dest = protobuf_unpack_dir(digest)
         prepare.append(Prepare("unpack_protobuf", f"unpack protobuf sources from {path.name}", _args(archive=path, dest=dest, digest=digest)))
-        return dest, f"src:{digest}"
+        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
     src = find_protobuf_src(path)
     if src is None:
         raise ProtobufSourceError(
-            f"{path} holds no protobuf source (no google/protobuf/message.h in it, its src/ or one folder down)",
-            "give --protobuf a protobuf-all-3.5.1.tar.gz or its unpacked folder",
+            f"{path} holds no protobuf (no google/protobuf/message.h in it, its src/ or one folder down, and no include/ and lib/ of an installed one)",
+            "give --protobuf a protobuf source archive or folder, an installed prefix, a version, or 'system'",
         )
-    return src, f"dir:{src}"  # a folder may change under us: keep its build apart, Ninja tracks edits
+    return Protobuf("build", protobuf.version_in(src) or "", str(src), f"dir:{src}", src=src)
 
 
 def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
@@ -131,24 +168,22 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
         prepare.append(Prepare("unpack_sdk", f"unpack {sdk_path.name}", _args(archive=sdk_path, dest=unpacked)))
         root = unpacked / tree.root if tree.root else unpacked
 
-    if options.protobuf is not None:
-        pb_src, pb_id = _protobuf_from(options.protobuf, prepare)
-        pb_record: dict[str, str] = {"protobuf": str(options.protobuf)}
-    elif tree.protobuf is not None:
+    sdk_protobuf = None
+    if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
         if not archives.is_archive(inner):
-            pb_src, pb_id = inner, f"dir:{inner}"  # an unpacked src/ folder inside the SDK
+            sdk_protobuf = _protobuf_source(inner, prepare)  # an unpacked src/ folder inside the SDK
         elif sdk_path.is_dir():
-            pb_src, pb_id = _protobuf_from(inner, prepare)
+            sdk_protobuf = _protobuf_source(inner, prepare)
         else:
             member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
-            pb_src, pb_id = _protobuf_from(inner, prepare, archives.digest_member(sdk_path, member, protobuf_src.digest_stream))
-        pb_record = {"protobuf": tree.protobuf}
-    else:
+            sdk_protobuf = _protobuf_source(inner, prepare, archives.digest_member(sdk_path, member, protobuf_src.describe_stream))
+    elif options.protobuf is None:
         raise ProtobufSourceError(
             "the SDK holds no protobuf source (Src/protobuf-all-*.tar.gz)",
-            "pass --protobuf <protobuf-all-3.5.1.tar.gz or folder>, or build the default without --sdk",
+            "pass --protobuf (a version such as 3.5.1, 'system', an installed prefix, or a protobuf source), or build the default without --sdk",
         )
+    pb = _protobuf(options, sdk_protobuf, prepare, sources.load_pins())
     has_src = bool(tree.sources)
     return Inputs(
         brand=tree.brand,
@@ -159,11 +194,10 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
         proto_dir=root / "Include" / "Proto",
         include_dir=root / "Include",
         source_dir=root / "Src" / tree.lib if has_src else None,
-        protobuf_src=pb_src,
-        protobuf_id=pb_id,
+        protobuf=pb,
         channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel)),
         prepare=tuple(prepare),
-        record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, **pb_record},
+        record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb)},
     )
 
 
@@ -173,12 +207,17 @@ def resolve(options: Options) -> Inputs:
 
 def cmake_entries(inputs: Inputs) -> dict[str, str]:
     """The CMake cache entries that point the project at these inputs."""
+    pb = inputs.protobuf
     return {
         "OPEND_LIB": inputs.lib,
         "OPEND_SDK_VERSION": inputs.version,
         "OPEND_PROTO_DIR": inputs.proto_dir.as_posix(),
         "OPEND_INCLUDE_DIR": inputs.include_dir.as_posix() if inputs.include_dir else "",
         "OPEND_SOURCE_DIR": inputs.source_dir.as_posix() if inputs.source_dir else "",
-        "OPEND_PROTOBUF_SOURCE_DIR": inputs.protobuf_src.as_posix(),
+        "OPEND_PROTOBUF_PROVIDER": pb.provider,
+        "OPEND_PROTOBUF_SOURCE_DIR": pb.src.as_posix() if pb.src else "",
+        "OPEND_PROTOBUF_PREFIX": pb.prefix.as_posix() if pb.prefix else "",
+        "OPEND_PROTOBUF_VERSION": pb.version,
+        "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),
         "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),
     }

@@ -40,7 +40,7 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "protobuf_version": version_file.read_text().strip() if version_file.exists() else None,
         "os": plan.os,
         "build_type": plan.build_type,
-        "inputs": {**inputs.record, "protobuf_source": inputs.protobuf_id, "files": files},
+        "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
         "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
         "outputs": _tree(out_dir),
     }

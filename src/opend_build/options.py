@@ -25,7 +25,7 @@ class Options:
     os: str
     sdk: Path | None
     brand: str | None  # None: detect from the SDK (futu for the default)
-    protobuf: Path | None  # None: the SDK's Src/protobuf-*, or the pinned PyPI copy without --sdk
+    protobuf: str | None  # None: the SDK's Src/protobuf-*, else the pinned default; X.Y.Z, "system", or a path (see protobuf.py)
     build_type: str
     jobs: int
     out: Path | None
@@ -57,7 +57,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--os", default=None, choices=OSES, help="target OS (default: this machine's)")
     p.add_argument("--sdk", type=Path, help="SDK folder or archive (.zip/.7z/.tar.gz); default: the open parts from PyPI")
     p.add_argument("--brand", choices=sorted(BRANDS), help="futu (FTAPI) or moomoo (MMAPI); default: detected")
-    p.add_argument("--protobuf", type=Path, help="protobuf source (archive or folder) instead of the SDK's Src/protobuf-all-*")
+    p.add_argument("--protobuf", metavar="VERSION|system|PATH",
+                   help="the protobuf to build against: a pinned version built from source (3.5.1, the default, or 3.21.12), "
+                        "'system' (the installed one, found like CMake's find_package), an installed prefix (include/, lib/, bin/protoc), "
+                        "or a protobuf source folder or archive (default: the SDK's Src/protobuf-*, or 3.5.1)")
     p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
     p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>)")
@@ -111,7 +114,7 @@ def parse(argv: list[str]) -> Options:
         os=target,
         sdk=a.sdk.expanduser().absolute() if a.sdk else None,
         brand=a.brand,
-        protobuf=a.protobuf.expanduser().absolute() if a.protobuf else None,
+        protobuf=a.protobuf or None,
         build_type=a.build_type,
         jobs=a.jobs or default_jobs(),
         out=a.out.expanduser().absolute() if a.out else None,

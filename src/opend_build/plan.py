@@ -16,6 +16,7 @@ from . import compiler_cache
 from .inputs import Inputs, cmake_entries
 from .options import Options
 from .platforms import Toolchain
+from .protobuf import language_level
 from .sources import project_root
 
 
@@ -65,13 +66,24 @@ class Plan:
 
     def render(self) -> str:
         t = self.toolchain
+        pb = self.inputs.protobuf
+        if pb.provider == "build":
+            pb_line = f"  protobuf: {pb.version or '(version read from the source)'}, built from source: {pb.origin}; protoc built from the same source"
+            folders = f"{self.protobuf_build}, {self.sdk_build}"
+        else:
+            where = f"in {pb.prefix} (CMAKE_PREFIX_PATH)" if pb.prefix else "where CMake finds it"
+            protoc = f"protoc {pb.protoc}" if pb.protoc else "its protoc"
+            pb_line = (f"  protobuf: {pb.version or '(the build host tells)'}, installed, not built or shipped: {pb.origin}; "
+                       f"find_package(Protobuf) {where}: its config, else CMake's FindProtobuf; {protoc}, which must report the same version")
+            folders = str(self.sdk_build)
         head = [
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
-            f"  toolchain: {t.compiler} {t.version} ({t.cxx}), generator {t.generator}, Bin folder {t.bin_dir}",
+            f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
             f"  inputs: {self.inputs.origin}",
+            pb_line,
             f"  out: {self.out}",
-            f"  build folders: {self.protobuf_build}, {self.sdk_build}",
+            f"  build folders: {folders}",
         ]
         if self.sccache:
             head.append(f"  compiler cache: sccache, backend {compiler_cache.backend(os.environ)}")
@@ -97,7 +109,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     staging = staging_for(out)
     # Keyed by the checkout too: two checkouts may differ in their CMake code, and CMake refuses a
     # build folder configured from another source folder.
-    pb_key = _key("protobuf", inputs.protobuf_id, toolchain.key(), options.build_type, cmake, str(project_root()))
+    pb = inputs.protobuf
+    pb_key = _key("protobuf", pb.identity, toolchain.key(), options.build_type, cmake, str(project_root()))
     sdk_key = _key("sdk", inputs.identity, pb_key)
     pb_build = cache / "build" / f"protobuf-{pb_key}"
     sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
@@ -109,7 +122,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # Paths under these folders leave the cache key (the longest that matches), so machines
         # whose home, checkout or tools sit elsewhere - and whose build folders are therefore
         # named differently - share hits.
-        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), inputs.protobuf_src]
+        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else [])]
         cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, compiler_cache.tmp_dir())
         env = env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
@@ -121,19 +134,18 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
     if cache_env:
         steps.append(Step("cache", "start this build's sccache server", "action", env=cache_env, args=(("action", "sccache_start"), ("sccache", tools.sccache))))
-    steps += [
-        Step(
-            "protobuf",
-            "configure protobuf (libprotobuf, protoc with the C++ generator)",
-            "configure",
-            (cmake, "-S", str(project_root() / "cmake" / "protobuf"), "-B", str(pb_build / "tree"), *common, f"-DOPEND_PROTOBUF_SOURCE_DIR={inputs.protobuf_src}"),
-            env,
-            build_dir=str(pb_build / "tree"),
-        ),
-        Step("protobuf", "build protobuf", "build", (cmake, "--build", str(pb_build / "tree"), *config, "--parallel", jobs), env, build_dir=str(pb_build / "tree")),
-        Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", str(pb_build / "tree"), *config, "--prefix", str(pb_prefix)), env),
-    ]
-    entries = {**cmake_entries(inputs), "OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix), "OPEND_BIN_DIR": toolchain.bin_dir}
+    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir}
+    if pb.provider == "build":
+        # Built once per source and toolchain into a prefix that every SDK build of both shares.
+        pb_tree = str(pb_build / "tree")
+        pb_defs = [f"-DOPEND_PROTOBUF_SOURCE_DIR={pb.src}", f"-DOPEND_CXX_STANDARD={entries['OPEND_CXX_STANDARD']}"]
+        steps += [
+            Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
+                 (cmake, "-S", str(project_root() / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree),
+            Step("protobuf", "build protobuf", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
+            Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
+        ]
+        entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
     sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),

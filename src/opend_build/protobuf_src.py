@@ -27,9 +27,27 @@ def member(p: PurePosixPath) -> PurePosixPath | None:
     return None
 
 
-def _digest(items: Iterator[tuple[str, bytes]]) -> str:
-    entries = sorted((name, hashlib.sha256(data).hexdigest()) for name, data in items)
+VERSION_HEADERS = ("google/protobuf/stubs/common.h", "google/protobuf/port_def.inc")
+
+
+def _digest(items: Iterator[tuple[str, bytes]], headers: dict[str, bytes] | None = None) -> str:
+    """The digest of (name, content) pairs; the version headers among them are kept in `headers`."""
+    entries = []
+    for name, data in items:
+        entries.append((name, hashlib.sha256(data).hexdigest()))
+        if headers is not None and name in VERSION_HEADERS:
+            headers[name] = data
+    entries.sort()
     return hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in entries).encode()).hexdigest()
+
+
+def version_of(headers: dict[str, bytes]) -> str | None:
+    from .protobuf import version_from_headers
+
+    def text(name: str) -> str | None:
+        return headers[name].decode("utf-8", "replace") if name in headers else None
+
+    return version_from_headers(*(text(n) for n in VERSION_HEADERS))
 
 
 def digest_dir(src: Path) -> str:
@@ -47,16 +65,19 @@ def _tar_items(tf: tarfile.TarFile) -> Iterator[tuple[str, bytes]]:
                 yield str(rel), f.read()
 
 
-def digest_stream(name: str, stream: IO[bytes]) -> str:
-    """Digest of the protobuf sources in an archive given as a (possibly unseekable) stream."""
+def describe_stream(name: str, stream: IO[bytes]) -> tuple[str, str | None]:
+    """(digest, version) of the protobuf sources in an archive given as a (possibly unseekable) stream."""
+    headers: dict[str, bytes] = {}
     lower = name.lower()
     if lower.endswith(".zip"):
         with zipfile.ZipFile(stream) as zf:
-            return _digest((str(r), zf.read(i)) for i in zf.infolist() if (r := member(PurePosixPath(i.filename))) is not None and not i.is_dir())
-    with tarfile.open(fileobj=stream, mode="r|*") as tf:
-        return _digest(_tar_items(tf))
+            digest = _digest(((str(r), zf.read(i)) for i in zf.infolist() if (r := member(PurePosixPath(i.filename))) is not None and not i.is_dir()), headers)
+    else:
+        with tarfile.open(fileobj=stream, mode="r|*") as tf:
+            digest = _digest(_tar_items(tf), headers)
+    return digest, version_of(headers)
 
 
-def digest_archive(path: Path) -> str:
+def describe_archive(path: Path) -> tuple[str, str | None]:
     with open(path, "rb") as f:
-        return digest_stream(path.name, f)
+        return describe_stream(path.name, f)

@@ -25,6 +25,7 @@ class Pin:
     sha256: str
     subdir: str
     src_digest: str = ""  # protobuf only: protobuf_src's digest of the C++ sources inside
+    protobuf_version: str = ""  # protobuf only: the version of those sources
 
 
 def project_root() -> Path:
@@ -32,12 +33,25 @@ def project_root() -> Path:
 
 
 def load_pins(path: Path | None = None) -> dict[str, Pin]:
-    """'protobuf', 'futu' and 'moomoo' pins from proto/inputs.json."""
+    """The pins of proto/inputs.json by name: 'futu' and 'moomoo' (protocol files),
+    'protobuf-X.Y.Z' for each protobuf source, and 'protobuf' for the default one."""
     data = json.loads((path or project_root() / "proto" / "inputs.json").read_text(encoding="utf-8"))
     fields = Pin.__dataclass_fields__
-    pins = {brand: Pin(**{k: v for k, v in p.items() if k in fields}) for brand, p in data["protos"].items()}
-    pins["protobuf"] = Pin(**{k: v for k, v in data["protobuf"].items() if k in fields})
+
+    def pin(p: dict[str, str]) -> Pin:
+        return Pin(**{k: v for k, v in p.items() if k in fields})
+
+    pins = {brand: pin(p) for brand, p in data["protos"].items()}
+    pb = data["protobuf"]
+    pins.update({f"protobuf-{version}": pin(p) for version, p in pb["versions"].items()})
+    pins["protobuf"] = pins[f"protobuf-{pb['default']}"]
     return pins
+
+
+def protobuf_versions(pins: dict[str, Pin]) -> list[str]:
+    """The protobuf versions with a pinned source, oldest first."""
+    found = [name.removeprefix("protobuf-") for name in pins if name.startswith("protobuf-")]
+    return sorted(found, key=lambda v: [int(x) for x in v.split(".")])
 
 
 def cache_root() -> Path:

@@ -1,0 +1,137 @@
+"""Which protobuf the SDK is built against: what `--protobuf` means, and the facts that follow from
+a protobuf's version (the C++ language level, the version protoc must report).
+
+Two providers:
+- "build": a protobuf source (the pinned PyPI copy of a version, the SDK's Src/protobuf-*, or a
+  source folder or archive) built by cmake/protobuf into a prefix shared by every SDK build of the
+  same toolchain; the output ships that libprotobuf and protoc.
+- "installed": a protobuf already installed (the system's, or a prefix: a Conan or vcpkg install
+  folder, a Homebrew prefix, the user's own build), found by CMake's find_package(Protobuf).
+  Nothing of protobuf is built or shipped: the output links the consumer's protobuf::libprotobuf.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ProtobufSourceError
+
+SYSTEM = "system"
+PINNED_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
+DEBIAN_PACKAGES = "libprotobuf-dev protobuf-compiler"
+
+
+@dataclass(frozen=True)
+class Protobuf:
+    """The protobuf of one build, as the plan shows it and the build folders are keyed by it."""
+
+    provider: str  # "build" | "installed"
+    version: str  # protoc's numbering (3.5.1, 3.21.12, 29.0); "" when only the build host can tell
+    origin: str  # where it comes from, in words
+    identity: str  # what the build folders are keyed by
+    src: Path | None = None  # build: the folder holding google/protobuf
+    prefix: Path | None = None  # installed: the prefix; None: the system's (CMake's default search)
+    protoc: Path | None = None  # installed: the protoc next to those headers, when known here
+
+    @property
+    def cxx_standard(self) -> int | None:
+        return cxx_standard(self.version) if self.version else None
+
+
+def cxx_standard(version: str) -> int:
+    """The C++ standard a protobuf's headers need: 3.x builds with C++11 (the SDK's gnu++11);
+    22 to 29 assert C++14 (port_def.inc); 30 on need C++17."""
+    major = int(version.split(".")[0])
+    if major <= 3:
+        return 11
+    return 14 if major < 30 else 17
+
+
+def language_level(standard: int | None, compiler: str) -> str:
+    """How the plan names the language level: gnu++NN for g++ and clang (extensions on, as the
+    SDK's own build); for MSVC, whose least is C++14 (it has no C++11 mode), C++NN."""
+    if standard is None:
+        return "language level of the protobuf found on the build host (gnu++11 for 3.x, 14 for 22-29, 17 for 30+)"
+    return f"C++{max(standard, 14)}" if compiler == "msvc" else f"gnu++{standard}"
+
+
+def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
+    """protoc's numbering of the protobuf whose headers these are. 3.x numbers its runtime like
+    protoc (GOOGLE_PROTOBUF_VERSION 3021012 is 3.21.12); from 22 on the runtime is 4.22.x, 5.29.x
+    while protoc says 22.x, 29.x (PROTOBUF_VERSION 5029000 is 29.0)."""
+    for text, name in ((port_def, "PROTOBUF_VERSION"), (common_h, "GOOGLE_PROTOBUF_VERSION")):
+        m = re.search(rf"^#define {name} (\d+)\s*$", text or "", re.M)
+        if m:
+            n = int(m.group(1))
+            major, minor, patch = n // 1_000_000, n // 1000 % 1000, n % 1000
+            return f"{major}.{minor}.{patch}" if major <= 3 else f"{minor}.{patch}"
+    return None
+
+
+def version_in(include_dir: Path) -> str | None:
+    base = include_dir / "google" / "protobuf"
+
+    def read(p: Path) -> str | None:
+        return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else None
+
+    return version_from_headers(read(base / "stubs" / "common.h"), read(base / "port_def.inc"))
+
+
+def protoc_version(output: str) -> str | None:
+    """'libprotoc 3.21.12' -> '3.21.12'."""
+    m = re.search(r"libprotoc (\d+(?:\.\d+)+)", output)
+    return m.group(1) if m else None
+
+
+def same_version(a: str, b: str) -> bool:
+    """protoc 29.0 and headers 29.0.0 are one version."""
+    def parts(v: str) -> list[int]:
+        p = [int(x) for x in v.split(".")]
+        while len(p) > 2 and p[-1] == 0:
+            p.pop()
+        return p
+
+    return parts(a) == parts(b)
+
+
+def is_installed_prefix(folder: Path) -> bool:
+    """An installed protobuf (include/google/protobuf and a lib/), told apart from a source tree
+    (src/google/protobuf, or google/protobuf at the top) by its content."""
+    return (folder / "include" / "google" / "protobuf" / "message.h").is_file() and (folder / "lib").is_dir()
+
+
+def protoc_in(prefix: Path, exe_suffix: str = "") -> Path | None:
+    """Where prefixes keep protoc: bin/ (a plain install, Conan, Homebrew), tools/protobuf/ (vcpkg)."""
+    for cand in (prefix / "bin" / f"protoc{exe_suffix}", prefix / "tools" / "protobuf" / f"protoc{exe_suffix}"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def installed(prefix: Path | None, include_dirs: list[Path], protoc: Path | None) -> Protobuf:
+    """An installed protobuf: a prefix, or (prefix None) the system's, whose headers were looked
+    for in `include_dirs` and whose protoc is `protoc`."""
+    where = str(prefix) if prefix is not None else SYSTEM
+    include = next((d for d in include_dirs if (d / "google" / "protobuf" / "message.h").is_file()), None)
+    if include is None:
+        if prefix is None:
+            raise ProtobufSourceError(
+                "--protobuf system: no protobuf is installed here (no google/protobuf/message.h in " + ", ".join(map(str, include_dirs)) + ")",
+                f"install it (Debian/Ubuntu: apt-get install {DEBIAN_PACKAGES}), or pass --protobuf DIR or a version",
+            )
+        raise ProtobufSourceError(f"--protobuf {prefix}: no protobuf installed there (no include/google/protobuf/message.h)",
+                                  "give an installed protobuf prefix (include/, lib/, bin/protoc) or a protobuf source folder or archive")
+    version = version_in(include)
+    if version is None:
+        raise ProtobufSourceError(f"cannot read the protobuf version of {include}/google/protobuf", "is this a complete protobuf install?")
+    return Protobuf("installed", version, f"{where} (protobuf {version}, headers in {include})", f"installed:{where}:{version}",
+                    prefix=prefix, protoc=protoc)
+
+
+def unknown_version(value: str, available: list[str]) -> ProtobufSourceError:
+    return ProtobufSourceError(
+        f"--protobuf {value}: no pinned source of that version (available: {', '.join(available)})",
+        "pass one of those, 'system', an installed protobuf prefix, or a protobuf source folder or archive",
+    )

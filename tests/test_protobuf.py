@@ -1,0 +1,210 @@
+"""--protobuf: the SDK built against the protobuf the application already uses.
+
+Pure parts (version numbering, language levels, plans for every OS and choice) run in seconds;
+real builds use the small test SDK in Debug: Debian's libprotobuf-dev 3.21.12 (`system`, which
+tests/run.py installs), the pinned 3.21.12 built from PyPI's grpcio-tools 1.54.3, and that build's
+install prefix given as a folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Built, consume, must_build, ok, run, run_driver
+
+from opend_build import protobuf, tools
+from opend_build.errors import ProtobufSourceError
+
+COMMON_H = "#define GOOGLE_PROTOBUF_VERSION {n}\n"
+PORT_DEF = "#ifdef PROTOBUF_VERSION\n#error PROTOBUF_VERSION was previously defined\n#endif\n#define PROTOBUF_VERSION {n}\n"
+
+
+# --- numbering and language levels ------------------------------------------------------------
+
+
+def test_versions_read_from_headers() -> None:
+    assert protobuf.version_from_headers(COMMON_H.format(n=3005001), None) == "3.5.1"
+    assert protobuf.version_from_headers(COMMON_H.format(n=3021012), PORT_DEF.format(n=3021012)) == "3.21.12"
+    # from 22 on the runtime is 4.x/5.x/6.x while protoc says 22.x ... 35.x
+    assert protobuf.version_from_headers(None, PORT_DEF.format(n=5029000)) == "29.0"
+    assert protobuf.version_from_headers(None, PORT_DEF.format(n=6035001)) == "35.1"
+    assert protobuf.version_from_headers("", "") is None
+    assert protobuf.protoc_version("libprotoc 3.21.12\n") == "3.21.12" and protobuf.protoc_version("libprotoc 29.0") == "29.0"
+    assert protobuf.same_version("29.0", "29.0.0") and not protobuf.same_version("3.21.12", "3.5.1")
+
+
+def test_language_level_follows_protobuf() -> None:
+    assert [protobuf.cxx_standard(v) for v in ("3.5.1", "3.21.12", "22.0", "29.0", "30.0", "35.1")] == [11, 11, 14, 14, 17, 17]
+    assert protobuf.language_level(11, "gcc") == "gnu++11" and protobuf.language_level(14, "msvc") == "C++14"
+
+
+# --- plans ----------------------------------------------------------------------------------------
+
+
+def fake_prefix(root: Path, version_define: str, protoc: str) -> Path:
+    """An installed protobuf's shape (headers, lib/, protoc where its packager puts it): enough for
+    a plan, which reads the headers' version and never runs anything."""
+    inc = root / "include" / "google" / "protobuf"
+    (inc / "stubs").mkdir(parents=True)
+    (inc / "message.h").write_text("// message.h\n")
+    (inc / "port_def.inc").write_text(version_define)
+    (root / "lib").mkdir()
+    (root / protoc).parent.mkdir(parents=True, exist_ok=True)
+    (root / protoc).write_text("")
+    return root
+
+
+def dry(*args: str) -> str:
+    r = run_driver(*args, "--dry-run")
+    assert r.returncode == 0, r.output
+    return r.stdout
+
+
+def test_pinned_version_is_honoured_without_an_sdk() -> None:
+    """It used to be silently ignored: --protobuf 3.21.12 built 3.5.1."""
+    out = dry("--os", "linux", "--protobuf", "3.21.12")
+    assert "protobuf: 3.21.12, built from source: PyPI grpcio-tools 1.54.3" in out
+    assert "fetch grpcio-tools-1.54.3.tar.gz" in out and "grpcio-tools-1.12.1" not in out
+    assert "gnu++11" in out.splitlines()[1] and "-DOPEND_CXX_STANDARD=11" in out
+
+
+def test_system_plan_builds_and_ships_no_protobuf() -> None:
+    out = dry("--os", "linux", "--protobuf", "system")
+    assert "protobuf: 3.21.12, installed, not built or shipped: system" in out and "protoc /usr/bin/protoc" in out
+    assert "[protobuf]" not in out  # no protobuf steps at all
+    assert "-DOPEND_PROTOBUF_PROVIDER=installed" in out and "-DOPEND_PROTOBUF_VERSION=3.21.12" in out
+
+
+def test_macos_plan_with_a_homebrew_prefix(tmp_path: Path) -> None:
+    prefix = fake_prefix(tmp_path / "opt" / "protobuf", PORT_DEF.format(n=5029000), "bin/protoc")
+    out = dry("--os", "macos", "--protobuf", str(prefix))
+    assert f"protobuf: 29.0, installed, not built or shipped: {prefix}" in out and f"protoc {prefix}/bin/protoc" in out
+    assert "gnu++14" in out.splitlines()[1] and "-DOPEND_CXX_STANDARD=14" in out
+    assert f"-DOPEND_PROTOBUF_PREFIX={prefix}" in out and "find_package(Protobuf)" in out
+
+
+def test_windows_plan_with_a_vcpkg_prefix(tmp_path: Path) -> None:
+    prefix = fake_prefix(tmp_path / "vcpkg" / "installed" / "x64-windows", PORT_DEF.format(n=3021012), "tools/protobuf/protoc.exe")
+    (prefix / "share" / "protobuf").mkdir(parents=True)
+    (prefix / "share" / "protobuf" / "protobuf-config.cmake").write_text("")
+    out = dry("--os", "windows", "--protobuf", str(prefix))
+    assert "protobuf: 3.21.12, installed" in out and f"protoc {prefix}/tools/protobuf/protoc.exe" in out
+    assert "C++14" in out.splitlines()[1]  # MSVC has no C++11 mode: 14 is its least
+    assert "-DOPEND_PROTOBUF_PROVIDER=installed" in out and "-DOPEND_CXX_STANDARD=11" in out
+
+
+def test_foreign_system_plan_leaves_the_version_to_the_build_host() -> None:
+    out = dry("--os", "windows", "--protobuf", "system")
+    assert "installed, not built or shipped: system (found on the build host" in out
+    assert "language level of the protobuf found on the build host" in out and "-DOPEND_PROTOBUF_VERSION= " in out
+
+
+# --- bad inputs: exit 4, one line, nothing half-built -------------------------------------------
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("9.9.9", "--protobuf 9.9.9: no pinned source of that version (available: 3.5.1, 3.21.12)"),
+    ("{tmp}/nowhere", "no such file or folder"),
+    ("{tmp}", "holds no protobuf"),
+])
+def test_bad_protobuf_values(value: str, needle: str, tmp_path: Path) -> None:
+    r = run_driver("--os", "linux", "--protobuf", value.format(tmp=tmp_path), "--out", str(tmp_path / "out"))
+    assert r.returncode == 4, r.output
+    assert needle in r.stderr and r.stderr.count("\n") == 2 and "Traceback" not in r.output  # error line + what to do
+    assert not (tmp_path / "out").exists()
+
+
+def test_system_without_protobuf_names_the_debian_packages(tmp_path: Path) -> None:
+    with pytest.raises(ProtobufSourceError) as e:
+        protobuf.installed(None, [tmp_path / "include"], None)
+    assert "no protobuf is installed here" in e.value.message and "apt-get install libprotobuf-dev protobuf-compiler" in (e.value.hint or "")
+
+
+# --- real builds ---------------------------------------------------------------------------------
+
+
+def nm_defined(archive_or_binary: Path) -> str:
+    return subprocess.run(["nm", "-C", "--defined-only", str(archive_or_binary)], capture_output=True, text=True).stdout
+
+
+def own_proto_app(prefix: Path, work: Path, extra: list[str] | None = None) -> tuple[Path, str]:
+    """tests/data/own_proto: the application's own .proto and the SDK's classes in one binary."""
+    cmake = tools.cmake()
+    ok(run([cmake, "-S", str(ROOT / "tests/data/own_proto"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+            f"-DCMAKE_PREFIX_PATH={prefix}", *(extra or [])]))
+    ok(run([cmake, "--build", str(work)]))
+    exe = work / "own_proto"
+    return exe, ok(run([str(exe)]))
+
+
+def test_system_protobuf_links_one_runtime(small_system: Built, tmp_path: Path) -> None:
+    out = small_system.out
+    bins = sorted(p.name for p in (out / "Bin/Linux").iterdir())
+    assert bins == ["libFTAPI.a", "libFTAPIChannel.so"]  # no libprotobuf, no protoc
+    assert not (out / "Include/google").exists()
+    manifest = json.loads((out / "build-manifest.json").read_text())
+    assert manifest["protobuf_version"] == "3.21.12" and manifest["inputs"]["protobuf"]["provider"] == "installed"
+    # the generated classes came from Debian's protoc 3.21.12
+    assert "#if PROTOBUF_VERSION < 3021000" in (out / "Include/Proto/Qot_Sub.pb.h").read_text()
+    exe, stdout = own_proto_app(out, tmp_path / "app")
+    assert "own message ok" in stdout and "Qot_Sub ok" in stdout and "GOOGLE_PROTOBUF_VERSION 3021012" in stdout
+    # one protobuf runtime: Debian's shared libprotobuf, nothing of 3.5.1 linked in
+    libs = ok(run(["ldd", str(exe)]))
+    assert [line.split()[0] for line in libs.splitlines() if "libprotobuf" in line] == ["libprotobuf.so.32"]
+    assert "google::protobuf::MessageLite::ParseFromString" not in nm_defined(exe)
+    assert "3005001" not in (out / "Include/Proto/Qot_Sub.pb.h").read_text()
+
+
+def test_system_protobuf_output_verifies(small_system: Built) -> None:
+    r = run_driver("verify", "--out", str(small_system.out))
+    assert r.returncode == 0, r.output
+
+
+def test_pinned_3_21_12_builds_and_verifies(small_pb321: Built) -> None:
+    out = small_pb321.out
+    assert small_pb321.summary["protobuf_version"] == "3.21.12"
+    assert "Bin/Linux/libprotobuf.a" in small_pb321.summary["binaries"]
+    assert "GOOGLE_PROTOBUF_VERSION 3021012" in (out / "Include/google/protobuf/stubs/common.h").read_text()
+    stdout = consume(out, "FTAPI", out.parent / "consumer-321")
+    assert "round-trip ok" in stdout and "library ok" in stdout
+    r = run_driver("verify", "--out", str(out))
+    assert r.returncode == 0, r.output
+
+
+def pb_prefix_of(*args: str) -> Path:
+    """The shared protobuf prefix the plan for these options installs into: an installed protobuf
+    (include/, lib/, bin/protoc) to reuse."""
+    from opend_build import cli, options
+
+    return cli.build_plan(options.parse(["--os", "linux", *args, "--build-type", "Debug"])).protobuf_build / "prefix"
+
+
+def test_installed_prefix_from_a_folder(small_pb321: Built, small_sdk: Path, work: Path, tmp_path: Path) -> None:
+    prefix = pb_prefix_of("--sdk", str(small_sdk), "--protobuf", "3.21.12")
+    assert protobuf.is_installed_prefix(prefix)
+    out = work / "out" / "small-prefix-321"
+    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--protobuf", str(prefix), "--out", str(out), summary=work / "small-prefix-321.json")
+    assert r.summary is not None and r.summary["protobuf_version"] == "3.21.12" and r.summary["phases"].get("protobuf") is None
+    assert "Bin/Linux/libprotobuf.a" not in r.summary["binaries"]
+    exe, stdout = own_proto_app(out, tmp_path / "app")
+    assert "GOOGLE_PROTOBUF_VERSION 3021012" in stdout and "Qot_Sub ok" in stdout
+    assert "libprotobuf" not in ok(run(["ldd", str(exe)]))  # the prefix's static libprotobuf, linked once
+    assert nm_defined(exe).count(" T google::protobuf::MessageLite::ParseFromString(") == 1
+
+
+def test_protoc_of_another_version_is_refused(small_pb321: Built, default_futu: Built, small_sdk: Path, tmp_path: Path) -> None:
+    """protobuf-compiler from one place and libprotobuf-dev from another: refused at configure."""
+    mixed = tmp_path / "mixed prefix"
+    shutil.copytree(pb_prefix_of("--sdk", str(small_sdk), "--protobuf", "3.21.12"), mixed, symlinks=True)
+    shutil.copy2(pb_prefix_of() / "bin" / "protoc", mixed / "bin" / "protoc")  # protoc 3.5.1
+    out = tmp_path / "out"
+    r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--protobuf", str(mixed), "--out", str(out))
+    assert r.returncode == 4, r.output
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("error: protoc ") and "'3.5.1'" in first and "3.21.12" in first, r.stderr
+    assert "what to do: install the protoc of that same version" in r.stderr
+    assert "compile" not in r.stdout.split("configure")[-1]  # nothing compiled
+    assert not out.exists()
