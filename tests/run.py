@@ -23,6 +23,7 @@ DEBIAN_PACKAGES = (
     "g++", "binutils",  # the C++ compiler, and nm to read built archives
     "clang", "libc++-dev", "libc++abi-dev",  # clang with libc++: the macOS-like toolchain
     "cmake",  # Debian's CMake 3.25: the suite builds with CMake 3.2x besides PyPI's 4.x
+    "libprotobuf-dev", "protobuf-compiler",  # Debian's protobuf 3.21.12: --protobuf system
     "redis-server",  # the shared compiler cache of the sccache tests
     "git",  # the packaging tests copy the project's files as git lists them
 )
