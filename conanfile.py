@@ -10,6 +10,12 @@ SDK (read from it, or the pinned PyPI protocol package without one) and a consum
 binary without having the SDK at all. `-c user.opend:sdk=PATH` works like OPEND_SDK, except that
 Conan gives set_version() no configuration: with it, name the SDK's version with --version
 (a wrong one is refused, naming the right one).
+
+    conan create . -o "opend-sdk/*:protobuf=3.21.12"      # against protobuf/3.21.12 of the Conan graph
+
+The `protobuf` option: "vendored" (the default) builds protobuf 3.5.1 from source and ships it
+inside the package; a version requires protobuf/<version> from the graph instead - the SDK is
+built against it through CMakeDeps, ships no protobuf of its own, and links the consumer's.
 """
 
 import json
@@ -19,21 +25,21 @@ from pathlib import Path
 
 from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
-from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
+from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
 PACKAGE_INFO = "opend-package.json"  # lib name and Bin folder, read by package_info()
 
 
 class OpenDSdkConan(ConanFile):
     name = "opend-sdk"
-    description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protobuf 3.5.1, protocol classes, lib<Brand>"
+    description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protocol classes and lib<Brand>, with protobuf 3.5.1 or the graph's"
     license = "Apache-2.0"
     url = "https://github.com/opend-build/opend-build"
     topics = ("futu", "moomoo", "opend", "protobuf", "trading")
     package_type = "static-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"brand": ["futu", "moomoo"]}
-    default_options = {"brand": "futu"}
+    options = {"brand": ["futu", "moomoo"], "protobuf": ["vendored", "ANY"]}
+    default_options = {"brand": "futu", "protobuf": "vendored"}
     exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
     # --- which SDK ------------------------------------------------------------------------
@@ -70,6 +76,18 @@ class OpenDSdkConan(ConanFile):
             # The pinned protocol package's version (futu's and moomoo's are pinned alike).
             self.version = opend.sources.load_pins(Path(self.recipe_folder, "proto", "inputs.json"))["futu"].version
 
+    # --- which protobuf -------------------------------------------------------------------
+    def _protobuf_version(self):
+        """None: vendored (built from source, shipped); else the graph's protobuf/<version>."""
+        value = str(self.options.protobuf)
+        return None if value == "vendored" else value
+
+    def requirements(self):
+        version = self._protobuf_version()
+        if version:
+            # The application's protobuf: the SDK's headers include it, its library links it.
+            self.requires(f"protobuf/{version}", transitive_headers=True, transitive_libs=True)
+
     def layout(self):
         cmake_layout(self)
 
@@ -92,6 +110,11 @@ class OpenDSdkConan(ConanFile):
             raise ConanInvalidConfiguration(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
 
     def validate(self):
+        import re
+
+        version = self._protobuf_version()
+        if version and not re.match(r"^\d+\.\d+(\.\d+)?$", version):
+            raise ConanInvalidConfiguration(f"protobuf={version}: give 'vendored' or a protobuf version such as 3.21.12")
         # Where the driver's sources are at hand (creating the package): refuse settings build.py
         # does not support. A consumer installing the binary from a remote has no sources here;
         # its binary was checked when it was built.
@@ -116,6 +139,11 @@ class OpenDSdkConan(ConanFile):
         tc.cache_variables["OPEND_SDK"] = os.path.abspath(os.path.expanduser(sdk)) if sdk else ""
         tc.cache_variables["OPEND_BIN_DIR"] = toolchain.bin_dir
         tc.cache_variables["Python3_EXECUTABLE"] = sys.executable  # the interpreter running Conan has the driver's needs
+        if self._protobuf_version():
+            # The graph's protobuf, as an installed prefix: `build.py inputs` reads its version
+            # (and so the language level), find_package(Protobuf) finds CMakeDeps' config for it.
+            tc.cache_variables["OPEND_PROTOBUF"] = self.dependencies["protobuf"].package_folder.replace("\\", "/")
+            CMakeDeps(self).generate()
         tc.generate()
 
     def build(self):
@@ -135,7 +163,8 @@ class OpenDSdkConan(ConanFile):
             from opend_build.runner import clear_quarantine
 
             clear_quarantine(bin_dir)
-        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel": channel}
+        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel": channel,
+                "ships_protobuf": self._protobuf_version() is None}
         with open(os.path.join(self.package_folder, PACKAGE_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
 
@@ -149,13 +178,17 @@ class OpenDSdkConan(ConanFile):
 
         pb = self.cpp_info.components["protobuf"]
         pb.set_property("cmake_target_name", f"{lib}::protobuf")
-        pb.libs = ["protobuf"]
-        pb.libdirs = [bin_dir]
-        pb.includedirs = ["Include"]
-        if self.settings.os in ("Linux", "Macos"):
-            pb.defines = ["HAVE_PTHREAD"]
-        if self.settings.os == "Linux":
-            pb.system_libs = ["pthread", "m"]
+        if info.get("ships_protobuf", True):
+            pb.libs = ["protobuf"]
+            pb.libdirs = [bin_dir]
+            pb.includedirs = ["Include"]
+            if self.settings.os in ("Linux", "Macos"):
+                pb.defines = ["HAVE_PTHREAD"]
+            if self.settings.os == "Linux":
+                pb.system_libs = ["pthread", "m"]
+        else:  # the graph's protobuf: one runtime, the consumer's
+            pb.includedirs = []
+            pb.requires = ["protobuf::libprotobuf"]
 
         sdk = self.cpp_info.components["sdk"]
         sdk.set_property("cmake_target_name", f"{lib}::{lib}")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Built, consume, must_build, ok, run, run_driver
+from conftest import OFFLINE, ROOT, Built, conan_home, consume, must_build, ok, run, run_driver, script
 
 from opend_build import protobuf, tools
 from opend_build.errors import ProtobufSourceError
@@ -208,3 +210,36 @@ def test_protoc_of_another_version_is_refused(small_pb321: Built, default_futu: 
     assert "what to do: install the protoc of that same version" in r.stderr
     assert "compile" not in r.stdout.split("configure")[-1]  # nothing compiled
     assert not out.exists()
+
+
+# --- packaging routes ----------------------------------------------------------------------------
+
+
+def test_conan_builds_against_the_graphs_protobuf(project_copy: Path, small_zip: Path, small_sdk: Path, small_pb321: Built, tmp_path: Path) -> None:
+    """protobuf/3.21.12 in the test's own Conan cache (the PyPI 3.21.12 build, packaged as a team
+    would package its protobuf), then ours with -o "*:protobuf=3.21.12", offline."""
+    conan = script("conan")
+    env = {**conan_home(tmp_path / "conan home"), **OFFLINE,
+           "OPEND_TEST_PROTOBUF_PREFIX": str(pb_prefix_of("--sdk", str(small_sdk), "--protobuf", "3.21.12"))}
+    ok(run([conan, "export-pkg", str(ROOT / "tests/data/conan_protobuf"), "--version", "3.21.12"], env))
+    created = ok(run([conan, "create", str(project_copy), "-o", "*:protobuf=3.21.12"], {**env, "OPEND_SDK": str(small_zip)}))
+    assert "round-trip ok" in created and "library ok" in created  # test_package linked and ran
+    assert "opend-build: protobuf 3.21.12 (protobuf's CMake config" in created  # CMakeDeps' config for the graph's protobuf
+    listed = json.loads(run([conan, "list", "opend-sdk/9.4.5418:*", "--format=json"], env).stdout)
+    (revs,) = [r for r in listed["Local Cache"]["opend-sdk/9.4.5418"]["revisions"].values()]
+    (package_id, info), = revs["packages"].items()
+    assert info["info"]["options"] == {"brand": "futu", "protobuf": "3.21.12"}
+    assert any(r.startswith("protobuf/3.21") for r in info["info"]["requires"])
+    folder = Path(ok(run([conan, "cache", "path", f"opend-sdk/9.4.5418:{package_id}"], env)).strip())
+    assert (folder / "Bin/Linux/libFTAPI.a").is_file()
+    assert not (folder / "Bin/Linux/libprotobuf.a").exists() and not (folder / "Include/google").exists()  # one runtime: the graph's
+
+
+def test_pip_wheel_takes_the_protobuf_choice_from_the_environment(project_copy: Path, small_zip: Path, tmp_path: Path) -> None:
+    env = {"OPEND_SDK": str(small_zip), "OPEND_PROTOBUF": "system", "SKBUILD_CMAKE_BUILD_TYPE": "Debug"}
+    ok(run([sys.executable, "-m", "pip", "wheel", str(project_copy), "--no-deps", "-w", str(tmp_path / "dist")], env))
+    (wheel,) = (tmp_path / "dist").glob("opend_build-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "opend_build/cpp/Bin/Linux/libFTAPI.a" in names and "opend_build/cpp/Bin/Linux/libprotobuf.a" not in names
+    config = zipfile.ZipFile(wheel).read("opend_build/cpp/lib/cmake/FTAPI/FTAPIConfig.cmake").decode()
+    assert "find_dependency(Protobuf)" in config and "set(_opend_ships_protobuf OFF)" in config

@@ -8,7 +8,7 @@ Conan remote `my-remote` (a real conan_server on loopback) and the Redis address
 redis-server on loopback). A README edit that breaks a recipe fails here. A line that cannot run
 here is listed in NOT_RUN with the reason, and reported as a skipped test.
 
-The machine's state is set as a user's would be: a venv with this environment's packages on PATH,
+The machine's state is set as a user's would be: a venv on PATH (for the pip recipe an empty one),
 a Conan home whose detected profile builds Debug, and SKBUILD_CMAKE_BUILD_TYPE=Debug for pip (the
 suite builds Debug unless a test asks; the Quick start's build runs in Release, as written).
 """
@@ -239,11 +239,12 @@ def test_conan_second_machine_installs_without_building(conan_block: ConanRun, c
 
 @pytest.fixture(scope="session")
 def pip_block(project_copy: Path, small_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The README's pip lines in a fresh venv (with this environment's packages): two wheels, one
-    installed, a consumer configured against it. The venv's folder."""
+    """The README's pip lines in a fresh, empty venv (a venv that saw this environment's packages
+    would find the checkout's editable install before the wheel): two wheels, one installed, a
+    consumer configured against it. The venv's folder."""
     venv = tmp_path_factory.mktemp("venv") / "pip"
     app = my_app(tmp_path_factory.mktemp("app") / "my app")
-    run_block("pip", project_copy, block_env(make_venv(venv, system_site=True), SKBUILD_CMAKE_BUILD_TYPE="Debug"),
+    run_block("pip", project_copy, block_env(make_venv(venv), SKBUILD_CMAKE_BUILD_TYPE="Debug"),
               {SDK_EXAMPLE: small_zip, APP_EXAMPLE: app})
     return venv
 

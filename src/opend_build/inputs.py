@@ -68,12 +68,16 @@ def _default(options: Options) -> Inputs:
         protobuf=pb,
         channel_libs=(),
         prepare=tuple(prepare),
-        record={"origin": "pypi", "packages": [_pin_record(proto_pin)], "protobuf": _protobuf_record(pb)},
+        record={"origin": "pypi", "packages": [_pin_record(proto_pin), *_protobuf_packages(pb, pins)], "protobuf": _protobuf_record(pb)},
     )
 
 
 def _pin_record(pin: sources.Pin) -> dict[str, str]:
     return {"project": pin.project, "version": pin.version, "filename": pin.filename, "sha256": pin.sha256, "subdir": pin.subdir}
+
+
+def _protobuf_packages(pb: Protobuf, pins: dict[str, sources.Pin]) -> list[dict[str, str]]:
+    return [_pin_record(pins[pb.pin])] if pb.pin else []
 
 
 def _protobuf_record(pb: Protobuf) -> dict[str, str]:
@@ -91,7 +95,7 @@ def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Prep
                 _args(archive=sources.download_path(pin), dest=dest, digest=pin.src_digest)),
     ]
     return Protobuf("build", pin.protobuf_version, f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)",
-                    f"src:{pin.src_digest}", src=dest)
+                    f"src:{pin.src_digest}", src=dest, pin=name)
 
 
 def _system_protobuf(options: Options) -> Protobuf:
@@ -183,7 +187,8 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
             "the SDK holds no protobuf source (Src/protobuf-all-*.tar.gz)",
             "pass --protobuf (a version such as 3.5.1, 'system', an installed prefix, or a protobuf source), or build the default without --sdk",
         )
-    pb = _protobuf(options, sdk_protobuf, prepare, sources.load_pins())
+    pins = sources.load_pins()
+    pb = _protobuf(options, sdk_protobuf, prepare, pins)
     has_src = bool(tree.sources)
     return Inputs(
         brand=tree.brand,
@@ -197,7 +202,8 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
         protobuf=pb,
         channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel)),
         prepare=tuple(prepare),
-        record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb)},
+        record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb),
+                "packages": _protobuf_packages(pb, pins)},
     )
 
 

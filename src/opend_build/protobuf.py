@@ -34,6 +34,7 @@ class Protobuf:
     src: Path | None = None  # build: the folder holding google/protobuf
     prefix: Path | None = None  # installed: the prefix; None: the system's (CMake's default search)
     protoc: Path | None = None  # installed: the protoc next to those headers, when known here
+    pin: str = ""  # build from a pinned PyPI source: the pin's name in proto/inputs.json
 
     @property
     def cxx_standard(self) -> int | None:

@@ -1,0 +1,1 @@
+. "/work/main/tests/data/conan_protobuf/conanbuildenv-debug-x86_64.sh"

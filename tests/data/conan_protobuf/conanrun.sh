@@ -1,0 +1,1 @@
+. "/work/main/tests/data/conan_protobuf/conanrunenv-debug-x86_64.sh"

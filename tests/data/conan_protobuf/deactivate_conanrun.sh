@@ -1,0 +1,1 @@
+. "/work/main/tests/data/conan_protobuf/deactivate_conanrunenv-debug-x86_64.sh"
