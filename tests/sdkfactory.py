@@ -99,6 +99,9 @@ def make_sdk(
     (inc / "Proto" / "Common.pb.h").write_text(STALE)
     (inc / "google" / "protobuf").mkdir(parents=True)
     (inc / "google" / "protobuf" / "message.h").write_text(STALE)
+    # the vendor's protobuf 3.5.1 headers, which doctor reads the version from
+    (inc / "google" / "protobuf" / "stubs").mkdir()
+    (inc / "google" / "protobuf" / "stubs" / "common.h").write_text(STALE + "#define GOOGLE_PROTOBUF_VERSION 3005001\n")
     (inc / f"{lib}.h").write_text(standin("API.h", lib))
     (inc / f"{lib}_Define.h").write_text(standin("API_Define.h", lib))
     if with_src:

@@ -56,7 +56,19 @@ def test_doctor_tells_the_abis_apart(which: str, args: list[str], expect: list[s
     for e in expect:
         assert e in (r.stdout if e.startswith("verdict") else lib_line), r.stdout
     assert "ELF x86_64" in lib_line
-    assert "protobuf headers in Include/: 3.5.1" in r.stdout
+    assert "protobuf: the prebuilt libraries were made for 3.5.1; this machine has protobuf 3.21.12 installed" in r.stdout
+    assert "if your application links protobuf 3.21.12, it cannot also link 3.5.1" in r.stdout and "--protobuf system" in r.stdout
+
+
+def test_doctor_checks_this_machine_alone() -> None:
+    r = run_driver("doctor")
+    assert r.returncode == 0, r.output
+    for needle in ("this machine (linux):", "C++ compiler: ", "cmake: ", "ninja: ", "sccache: ",
+                   "protobuf headers: 3.21.12 in /usr/include", "protoc: 3.21.12 at ", "--protobuf system builds the SDK against this protobuf 3.21.12",
+                   "verdict: this machine builds the SDK"):
+        assert needle in r.stdout, r.stdout
+    clang = run_driver("doctor", "--compiler", "clang")
+    assert clang.returncode == 0 and "libc++: clang builds with -stdlib=libc++" in clang.stdout, clang.output
 
 
 def test_doctor_reads_an_sdk_archive(small_abi0: Built, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from types import FrameType
 
 from . import inputs as inputs_mod
 from . import manifest, sources, tools
-from .errors import HostMismatchError, Interrupted, OpenDError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
@@ -87,6 +87,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_doctor(options: Options) -> int:
+    import os
     import tempfile
     from pathlib import PurePosixPath
 
@@ -94,13 +95,16 @@ def run_doctor(options: Options) -> int:
     from .platforms import linux
 
     target = options.sdk or options.out
-    if target is None:
-        raise UsageError("doctor needs --sdk PATH (an SDK folder or archive) or --out DIR (a built output)")
     host = host_os()
+    env = dict(os.environ)
+    if target is None:  # this machine alone: can it build the SDK, and against which protobuf?
+        if not doctor.machine(host, options.compiler, env):
+            raise ToolchainError("this machine cannot build the SDK yet", "install what the verdict above names")
+        return 0
     cxx = linux._find(options.compiler or "gcc") if host == "linux" else (doctor.default_cxx() or "c++")
     flags = (["-stdlib=libc++"] if options.compiler == "clang" else []) + ([f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}"] if options.cxx11_abi is not None else [])
     if target.is_dir():
-        doctor.report(target / sdk.find_root(sdk.paths_of(sdk.list_tree(target))), host, cxx, flags)
+        doctor.report(target / sdk.find_root(sdk.paths_of(sdk.list_tree(target))), host, cxx, flags, env)
         return 0
     tree = sdk.open_sdk(target, options.brand)
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +115,7 @@ def run_doctor(options: Options) -> int:
             return rel if any(str(rel) == k or str(rel).startswith(k + "/") for k in keep) else None
 
         unpacked = archives.extract(target, Path(tmp) / "sdk", select)
-        doctor.report(unpacked, host, cxx, flags)
+        doctor.report(unpacked, host, cxx, flags, env)
     return 0
 
 

