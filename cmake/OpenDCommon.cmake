@@ -1,6 +1,6 @@
 # Compile settings every target of ours shares, and nothing global: the language level, which
 # follows the protobuf the SDK is built against (gnu++11 for 3.x, which is what the vendor's FAQ
-# prescribes; 14 for 22-29; 17 from 30 on). The driver decides it (opend_build.protobuf) and
+# prescribes; 17 from 22 on, whose abseil's ABI changes with the standard). The driver decides it (opend_build.protobuf) and
 # passes it in, on every route (build.py, and `build.py inputs` for presets, Conan and pip).
 include_guard(GLOBAL)
 set(OPEND_CXX_STANDARD "11" CACHE STRING "C++ standard of the SDK's code, set by the driver from the protobuf version")

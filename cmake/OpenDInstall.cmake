@@ -24,13 +24,13 @@ set(_pb_includes "")
 if(OPEND_SHIPS_PROTOBUF)
   get_target_property(_pb_includes opend_protobuf::libprotobuf INTERFACE_INCLUDE_DIRECTORIES)
 endif()
-foreach(_dir IN LISTS _pb_includes)
+foreach(_dir IN LISTS _pb_includes)  # protobuf's headers, and from 22 on abseil's and utf8_range's
   string(REGEX REPLACE "^\\$<BUILD_INTERFACE:(.*)>$" "\\1" _dir "${_dir}")
-  if(EXISTS "${_dir}/google/protobuf")
-    install(DIRECTORY "${_dir}/google" DESTINATION Include
-      FILES_MATCHING PATTERN "*.h" PATTERN "*.inc" PATTERN "testdata" EXCLUDE PATTERN "testing" EXCLUDE)
-    break()
+  if(_dir MATCHES "^\\$<" OR NOT IS_DIRECTORY "${_dir}")
+    continue()
   endif()
+  install(DIRECTORY "${_dir}/" DESTINATION Include
+    FILES_MATCHING PATTERN "*.h" PATTERN "*.inc" PATTERN "testdata" EXCLUDE PATTERN "testing" EXCLUDE)
 endforeach()
 
 set(_channel_names "")

@@ -333,6 +333,12 @@ def small_pb321(work: Path, small_sdk: Path) -> Built:
 
 
 @pytest.fixture(scope="session")
+def small_pb29(work: Path, small_sdk: Path) -> Built:
+    """Built against the pinned protobuf 29.0 with abseil-cpp 20240722, from grpcio-tools 1.70.0."""
+    return _build(work, "small-pb29", "--sdk", str(small_sdk), "--protobuf", "29.0")
+
+
+@pytest.fixture(scope="session")
 def small_abi0(work: Path, small_sdk: Path) -> Built:
     out = work / "out" / "small-abi0"
     r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out),

@@ -39,7 +39,8 @@ def test_versions_read_from_headers() -> None:
 
 
 def test_language_level_follows_protobuf() -> None:
-    assert [protobuf.cxx_standard(v) for v in ("3.5.1", "3.21.12", "22.0", "29.0", "30.0", "35.1")] == [11, 11, 14, 14, 17, 17]
+    # 22 and later: 17, not the 14 their headers accept: abseil's ABI follows the standard
+    assert [protobuf.cxx_standard(v) for v in ("3.5.1", "3.21.12", "22.0", "29.0", "30.0", "35.1")] == [11, 11, 17, 17, 17, 17]
     assert protobuf.language_level(11, "gcc") == "gnu++11" and protobuf.language_level(14, "msvc") == "C++14"
 
 
@@ -84,7 +85,7 @@ def test_macos_plan_with_a_homebrew_prefix(tmp_path: Path) -> None:
     prefix = fake_prefix(tmp_path / "opt" / "protobuf", PORT_DEF.format(n=5029000), "bin/protoc")
     out = dry("--os", "macos", "--protobuf", str(prefix))
     assert f"protobuf: 29.0, installed, not built or shipped: {prefix}" in out and f"protoc {prefix}/bin/protoc" in out
-    assert "gnu++14" in out.splitlines()[1] and "-DOPEND_CXX_STANDARD=14" in out
+    assert "gnu++17" in out.splitlines()[1] and "-DOPEND_CXX_STANDARD=17" in out
     assert f"-DOPEND_PROTOBUF_PREFIX={prefix}" in out and "find_package(Protobuf)" in out
 
 
@@ -108,7 +109,7 @@ def test_foreign_system_plan_leaves_the_version_to_the_build_host() -> None:
 
 
 @pytest.mark.parametrize("value, needle", [
-    ("9.9.9", "--protobuf 9.9.9: no pinned source of that version (available: 3.5.1, 3.21.12)"),
+    ("9.9.9", "--protobuf 9.9.9: no pinned source of that version (available: 3.5.1, 3.21.12, 29.0)"),
     ("{tmp}/nowhere", "no such file or folder"),
     ("{tmp}", "holds no protobuf"),
 ])
@@ -165,12 +166,34 @@ def test_system_protobuf_output_verifies(small_system: Built) -> None:
     assert r.returncode == 0, r.output
 
 
+def test_system_protobuf_second_run_is_a_no_op(small_system: Built, small_sdk: Path, work: Path) -> None:
+    r = must_build("--os", "linux", "--sdk", str(small_sdk), "--protobuf", "system", "--out", str(small_system.out), summary=work / "system-noop.json")
+    assert r.summary is not None and r.summary["out_up_to_date"] is True
+    assert r.summary["phases"]["sdk"]["compiled"] == 0 and "protobuf" not in r.summary["phases"]
+
+
 def test_pinned_3_21_12_builds_and_verifies(small_pb321: Built) -> None:
     out = small_pb321.out
     assert small_pb321.summary["protobuf_version"] == "3.21.12"
     assert "Bin/Linux/libprotobuf.a" in small_pb321.summary["binaries"]
     assert "GOOGLE_PROTOBUF_VERSION 3021012" in (out / "Include/google/protobuf/stubs/common.h").read_text()
     stdout = consume(out, "FTAPI", out.parent / "consumer-321")
+    assert "round-trip ok" in stdout and "library ok" in stdout
+    r = run_driver("verify", "--out", str(out))
+    assert r.returncode == 0, r.output
+
+
+def test_pinned_29_0_builds_with_abseil_and_verifies(small_pb29: Built) -> None:
+    """protobuf 29.0 and the abseil-cpp and utf8_range it needs, from one pinned sdist, built by our
+    own rules into one libprotobuf.a; the SDK at C++17; a C++17 consumer links it and verify passes."""
+    out = small_pb29.out
+    assert small_pb29.summary["protobuf_version"] == "29.0"
+    assert json.loads((out / "build-manifest.json").read_text())["toolchain"]["cxx_standard"] == "17"
+    assert "#if PROTOBUF_VERSION != 5029000" in (out / "Include/Proto/Qot_Sub.pb.h").read_text()  # 29's exact-version check
+    assert (out / "Include/absl/strings/string_view.h").is_file() and (out / "Include/utf8_range.h").is_file()
+    defined = nm_defined(out / "Bin/Linux/libprotobuf.a")
+    assert "absl::lts_20240722::" in defined and "utf8_range_IsValid" in defined  # one archive to link
+    stdout = consume(out, "FTAPI", out.parent / "consumer-29")
     assert "round-trip ok" in stdout and "library ok" in stdout
     r = run_driver("verify", "--out", str(out))
     assert r.returncode == 0, r.output
@@ -195,6 +218,8 @@ def test_installed_prefix_from_a_folder(small_pb321: Built, small_sdk: Path, wor
     assert "GOOGLE_PROTOBUF_VERSION 3021012" in stdout and "Qot_Sub ok" in stdout
     assert "libprotobuf" not in ok(run(["ldd", str(exe)]))  # the prefix's static libprotobuf, linked once
     assert nm_defined(exe).count(" T google::protobuf::MessageLite::ParseFromString(") == 1
+    v = run_driver("verify", "--out", str(out))
+    assert v.returncode == 0, v.output
 
 
 def test_protoc_of_another_version_is_refused(small_pb321: Built, default_futu: Built, small_sdk: Path, tmp_path: Path) -> None:

@@ -85,16 +85,21 @@ def _protobuf_record(pb: Protobuf) -> dict[str, str]:
 
 def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Prepare]) -> Protobuf:
     """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
-    tarball: equal sources share one folder and therefore one protobuf build."""
+    tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
+    is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
     pin = pins[name]
     dest = protobuf_unpack_dir(pin.src_digest)
+    bundle = pin.layout == "bundle"
     prepare += [
         Prepare("fetch", f"fetch {pin.filename}", _args(pin=name)),
-        Prepare("unpack_protobuf", f"unpack protobuf sources from {pin.filename}",
-                _args(archive=sources.download_path(pin), dest=dest, digest=pin.src_digest)),
+        Prepare("unpack_protobuf", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}",
+                _args(archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else "")),
     ]
-    return Protobuf("build", pin.protobuf_version, f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)",
-                    f"src:{pin.src_digest}", src=dest, pin=name)
+    origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
+    if bundle:
+        return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest / "protobuf" / "src", pin=name,
+                        abseil=dest / "abseil-cpp", utf8_range=dest / "protobuf" / "third_party" / "utf8_range")
+    return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name)
 
 
 def _system_protobuf(options: Options) -> Protobuf:
@@ -219,6 +224,8 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_SOURCE_DIR": inputs.source_dir.as_posix() if inputs.source_dir else "",
         "OPEND_PROTOBUF_PROVIDER": pb.provider,
         "OPEND_PROTOBUF_SOURCE_DIR": pb.src.as_posix() if pb.src else "",
+        "OPEND_ABSEIL_SOURCE_DIR": pb.abseil.as_posix() if pb.abseil else "",
+        "OPEND_UTF8_RANGE_SOURCE_DIR": pb.utf8_range.as_posix() if pb.utf8_range else "",
         "OPEND_PROTOBUF_PREFIX": pb.prefix.as_posix() if pb.prefix else "",
         "OPEND_PROTOBUF_VERSION": pb.version,
         "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),

@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sdk", type=Path, help="SDK folder or archive (.zip/.7z/.tar.gz); default: the open parts from PyPI")
     p.add_argument("--brand", choices=sorted(BRANDS), help="futu (FTAPI) or moomoo (MMAPI); default: detected")
     p.add_argument("--protobuf", metavar="VERSION|system|PATH",
-                   help="the protobuf to build against: a pinned version built from source (3.5.1, the default, or 3.21.12), "
+                   help="the protobuf to build against: a pinned version built from source (3.5.1, the default; 3.21.12; 29.0 with abseil), "
                         "'system' (the installed one, found like CMake's find_package), an installed prefix (include/, lib/, bin/protoc), "
                         "or a protobuf source folder or archive (default: the SDK's Src/protobuf-*, or 3.5.1)")
     p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)

@@ -122,7 +122,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # Paths under these folders leave the cache key (the longest that matches), so machines
         # whose home, checkout or tools sit elsewhere - and whose build folders are therefore
         # named differently - share hits.
-        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else [])]
+        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else []), *([pb.abseil] if pb.abseil else [])]
         cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, compiler_cache.tmp_dir())
         env = env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
@@ -138,14 +138,14 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     if pb.provider == "build":
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
         pb_tree = str(pb_build / "tree")
-        pb_defs = [f"-DOPEND_PROTOBUF_SOURCE_DIR={pb.src}", f"-DOPEND_CXX_STANDARD={entries['OPEND_CXX_STANDARD']}"]
+        pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD")]
         steps += [
             Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
                  (cmake, "-S", str(project_root() / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree),
             Step("protobuf", "build protobuf", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
             Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
         ]
-        entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
+        entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
     sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),

@@ -38,6 +38,8 @@ class Protobuf:
     prefix: Path | None = None  # installed: the prefix; None: the system's (CMake's default search)
     protoc: Path | None = None  # installed: the protoc next to those headers, when known here
     pin: str = ""  # build from a pinned PyPI source: the pin's name in proto/inputs.json
+    abseil: Path | None = None  # build, 22 and later: the abseil-cpp folder (holding absl/)
+    utf8_range: Path | None = None  # build, 22 and later: the utf8_range folder
 
     @property
     def cxx_standard(self) -> int | None:
@@ -45,19 +47,18 @@ class Protobuf:
 
 
 def cxx_standard(version: str) -> int:
-    """The C++ standard a protobuf's headers need: 3.x builds with C++11 (the SDK's gnu++11);
-    22 to 29 assert C++14 (port_def.inc); 30 on need C++17."""
-    major = int(version.split(".")[0])
-    if major <= 3:
-        return 11
-    return 14 if major < 30 else 17
+    """The C++ standard the SDK is built with for a protobuf: 3.x with C++11 (the SDK's gnu++11).
+    From 22 on, C++17: 22 to 29 would accept 14 (port_def.inc asserts it) and 30 on need 17, but
+    their abseil changes its ABI with the standard (absl::string_view is std::string_view from 17
+    on), so code built with 14 does not link with a consumer on 17, today's compilers' default."""
+    return 11 if int(version.split(".")[0]) <= 3 else 17
 
 
 def language_level(standard: int | None, compiler: str) -> str:
     """How the plan names the language level: gnu++NN for g++ and clang (extensions on, as the
     SDK's own build); for MSVC, whose least is C++14 (it has no C++11 mode), C++NN."""
     if standard is None:
-        return "language level of the protobuf found on the build host (gnu++11 for 3.x, 14 for 22-29, 17 for 30+)"
+        return "language level of the protobuf found on the build host (gnu++11 for 3.x, 17 from 22 on)"
     return f"C++{max(standard, 14)}" if compiler == "msvc" else f"gnu++{standard}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -28,6 +28,29 @@ def member(p: PurePosixPath) -> PurePosixPath | None:
 
 
 VERSION_HEADERS = ("google/protobuf/stubs/common.h", "google/protobuf/port_def.inc")
+
+
+# protobuf 22 and later need abseil and utf8_range. grpcio-tools' sdists carry the three side by
+# side under third_party/; a pin with layout "bundle" is unpacked as these three folders.
+BUNDLE_PARTS = ("abseil-cpp/absl/", "protobuf/src/google/protobuf/", "protobuf/third_party/utf8_range/")
+BUNDLE_SUFFIXES = (".h", ".cc", ".inc", ".c")
+
+
+def bundle_member(subdir: str) -> Callable[[PurePosixPath], PurePosixPath | None]:
+    """Selects the bundle's C and C++ sources below `subdir` of an archive, by their path there."""
+    prefix = PurePosixPath(subdir).parts
+
+    def select(p: PurePosixPath) -> PurePosixPath | None:
+        if p.parts[: len(prefix)] != prefix or p.suffix not in BUNDLE_SUFFIXES:
+            return None
+        rel = PurePosixPath(*p.parts[len(prefix) :])
+        return rel if str(rel).startswith(BUNDLE_PARTS) else None
+
+    return select
+
+
+def digest_bundle_dir(folder: Path) -> str:
+    return _digest((f.relative_to(folder).as_posix(), f.read_bytes()) for f in sorted(folder.rglob("*")) if f.is_file())
 
 
 def _digest(items: Iterator[tuple[str, bytes]], headers: dict[str, bytes] | None = None) -> str:

@@ -108,24 +108,27 @@ def _act_unpack_sdk(archive: str, dest: str) -> None:
         archives.extract(Path(archive), Path(dest))
 
 
-def _act_unpack_protobuf(archive: str, dest: str, digest: str) -> None:
+def _act_unpack_protobuf(archive: str, dest: str, digest: str, bundle: str = "") -> None:
+    """protobuf's C++ sources, or with `bundle` (the folder inside the archive) protobuf, abseil-cpp
+    and utf8_range side by side; checked against the digest the folder is named after."""
     d = Path(dest)
     if d.is_dir():
         return
     d.parent.mkdir(parents=True, exist_ok=True)
     try:
-        archives.extract(Path(archive), d, protobuf_src.member)
+        archives.extract(Path(archive), d, protobuf_src.bundle_member(bundle) if bundle else protobuf_src.member)
     except OSError:
         if d.is_dir():
             return  # another run unpacked the same sources first
         raise
-    if not (d / "google" / "protobuf" / "message.h").is_file():
+    src = d / "protobuf" / "src" if bundle else d
+    if not (src / "google" / "protobuf" / "message.h").is_file():
         shutil.rmtree(d, ignore_errors=True)
         raise ProtobufSourceError(
             f"{Path(archive).name} holds no protobuf C++ source (src/google/protobuf/message.h)",
-            "give --protobuf a protobuf-all-3.5.1 archive or folder",
+            "give --protobuf a protobuf source archive or folder, a version, or 'system'",
         )
-    if protobuf_src.digest_dir(d) != digest:  # the folder name promises this content
+    if (protobuf_src.digest_bundle_dir(d) if bundle else protobuf_src.digest_dir(d)) != digest:  # the folder name promises this content
         shutil.rmtree(d, ignore_errors=True)
         raise ProtobufSourceError(f"the protobuf sources unpacked from {Path(archive).name} are not the ones planned", "run again")
 

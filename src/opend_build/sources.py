@@ -26,6 +26,7 @@ class Pin:
     subdir: str
     src_digest: str = ""  # protobuf only: protobuf_src's digest of the C++ sources inside
     protobuf_version: str = ""  # protobuf only: the version of those sources
+    layout: str = ""  # protobuf only: "" (src/ alone) or "bundle" (protobuf, abseil-cpp, utf8_range: 22 and later)
 
 
 def project_root() -> Path:
