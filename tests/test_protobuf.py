@@ -246,7 +246,9 @@ def test_conan_builds_against_the_graphs_protobuf(project_copy: Path, small_zip:
     conan = script("conan")
     env = {**conan_home(tmp_path / "conan home"), **OFFLINE,
            "OPEND_TEST_PROTOBUF_PREFIX": str(pb_prefix_of("--sdk", str(small_sdk), "--protobuf", "3.21.12"))}
-    ok(run([conan, "export-pkg", str(ROOT / "tests/data/conan_protobuf"), "--version", "3.21.12"], env))
+    recipe = tmp_path / "protobuf recipe"  # export-pkg writes its environment scripts beside the recipe
+    shutil.copytree(ROOT / "tests/data/conan_protobuf", recipe)
+    ok(run([conan, "export-pkg", str(recipe), "--version", "3.21.12"], env))
     created = ok(run([conan, "create", str(project_copy), "-o", "*:protobuf=3.21.12"], {**env, "OPEND_SDK": str(small_zip)}))
     assert "round-trip ok" in created and "library ok" in created  # test_package linked and ran
     assert "opend-build: protobuf 3.21.12 (protobuf's CMake config" in created  # CMakeDeps' config for the graph's protobuf

@@ -1,1 +1,0 @@
-. "/work/main/tests/data/conan_protobuf/conanbuildenv-debug-x86_64.sh"

@@ -1,1 +1,0 @@
-. "/work/main/tests/data/conan_protobuf/conanrunenv-debug-x86_64.sh"

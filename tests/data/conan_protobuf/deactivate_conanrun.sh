@@ -1,1 +1,0 @@
-. "/work/main/tests/data/conan_protobuf/deactivate_conanrunenv-debug-x86_64.sh"
