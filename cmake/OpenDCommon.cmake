@@ -7,6 +7,9 @@ set(OPEND_CXX_STANDARD "11" CACHE STRING "C++ standard of the SDK's code, set by
 if(OPEND_CXX_STANDARD STREQUAL "")
   set_property(CACHE OPEND_CXX_STANDARD PROPERTY VALUE 11)
 endif()
+# Position-independent code everywhere: users link the static libraries into shared objects of
+# their own (the vendor's prebuilt libFTAPI.a is not PIC, which third parties rebuild it for).
 function(opend_cxx_defaults target)
-  set_target_properties(${target} PROPERTIES CXX_STANDARD ${OPEND_CXX_STANDARD} CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS ON)
+  set_target_properties(${target} PROPERTIES CXX_STANDARD ${OPEND_CXX_STANDARD} CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS ON
+    POSITION_INDEPENDENT_CODE ON)
 endfunction()

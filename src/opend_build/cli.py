@@ -158,7 +158,10 @@ def run(options: Options) -> int:
         return run_inputs(options)
     plan = build_plan(options)
     if options.dry_run:
+        from .runner import check_out_is_ours
+
         print(plan.render())
+        check_out_is_ours(plan.out)  # read-only: a dry run reports the folder the real run would refuse
         return 0
     started = time.monotonic()
     report = Runner(plan, options.verbose, options.lock_timeout).run()

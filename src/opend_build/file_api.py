@@ -44,4 +44,6 @@ def toolchain_facts(build_dir: Path, target: str) -> dict[str, object]:
                     facts["flags"] = shlex.split(" ".join(f["fragment"] for f in group.get("compileCommandFragments", [])))
                     facts["defines"] = [d["define"] for d in group.get("defines", [])]
                     facts["cxx_standard"] = group.get("languageStandard", {}).get("standard")
+                    # GCC and Clang say so in the flags (MSVC's code needs no such flag)
+                    facts["position_independent"] = any(f in ("-fPIC", "-fpic", "-fPIE") for f in facts["flags"])  # type: ignore[union-attr]
     return facts

@@ -82,7 +82,7 @@ class Plan:
             *(f"  note: {n}" for n in t.notes),
             f"  inputs: {self.inputs.origin}",
             pb_line,
-            f"  out: {self.out}",
+            f"  out: {self.out} (checked first: new, empty, or made by opend-build)",
             f"  build folders: {folders}",
         ]
         if self.sccache:

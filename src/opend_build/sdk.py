@@ -23,7 +23,7 @@ VERSION = re.compile(r"(\d+(?:\.\d+){1,3})")
 class SdkTree:
     """What an SDK holds, as paths relative to its root (posix strings)."""
 
-    root: str  # the SDK root inside the folder/archive: "" or one level down
+    root: str  # the SDK root inside the folder/archive: "", or up to two folders down
     brand: str  # "futu" | "moomoo"
     version: str
     protos: tuple[str, ...]  # Include/Proto/*.proto
@@ -41,16 +41,27 @@ def paths_of(names: list[str]) -> list[PurePosixPath]:
     return [PurePosixPath(n.rstrip("/")) for n in names if n.strip("/")]
 
 
-def find_root(paths: list[PurePosixPath]) -> str:
-    """The SDK root: the folder (top level or one below) with Include/Proto/*.proto."""
+def find_root(paths: list[PurePosixPath], brand: str | None = None) -> str:
+    """The SDK root: the folder with Include/Proto/*.proto, at the top or up to two folders down
+    (the vendor's multi-language download: FTAPI-<ver>/FTAPI4CPP/ beside FTAPI4J, ...). When the
+    tree holds both brands' C++ SDKs, `brand` picks one."""
     roots = sorted(
-        {str(PurePosixPath(*p.parts[:-3])) for p in paths if len(p.parts) in (3, 4) and p.parts[-3:-1] == ("Include", "Proto") and p.suffix == ".proto"}
+        {str(PurePosixPath(*p.parts[:-3])) for p in paths if 3 <= len(p.parts) <= 5 and p.parts[-3:-1] == ("Include", "Proto") and p.suffix == ".proto"}
     )
+    if len(roots) > 1:
+        named = {b: [r for r in roots if PurePosixPath(r).name.upper().startswith(lib)] for b, lib in BRANDS.items()}
+        if brand is not None and len(named[brand]) == 1:
+            roots = named[brand]
+        elif brand is None and sum(1 for r in named.values() if r) > 1:
+            raise SdkError(f"the archive holds more than one C++ SDK ({', '.join(roots)})", "pass --brand futu or --brand moomoo to pick one")
+        elif len(set(len(PurePosixPath(r).parts) for r in roots)) > 1:
+            roots = [min(roots, key=lambda r: len(PurePosixPath(r).parts))]  # the shallowest is the SDK; deeper ones are copies inside it
     if roots:
         return "" if roots[0] == "." else roots[0]
     if any(len(p.parts) in (1, 2) and p.name == "Include" for p in paths) or any("Include" in p.parts[:2] for p in paths):
         raise SdkError("the SDK has no Include/Proto/*.proto", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
-    raise SdkError("no OpenD C++ SDK found (no Include/Proto/*.proto at the top or one folder down)", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
+    raise SdkError("no OpenD C++ SDK found (no Include/Proto/*.proto at the top or up to two folders down)",
+                   "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded, or the vendor's FTAPI-<version> download")
 
 
 def detect_brand(root_name: str, rel: list[PurePosixPath]) -> str | None:
@@ -68,7 +79,7 @@ def detect_brand(root_name: str, rel: list[PurePosixPath]) -> str | None:
 
 def describe(names: list[str], container_name: str, brand_override: str | None = None) -> SdkTree:
     paths = paths_of(names)
-    root = find_root(paths)
+    root = find_root(paths, brand_override)
     rp = PurePosixPath(root) if root else None
     n = len(rp.parts) if rp else 0
     rel = [PurePosixPath(*p.parts[n:]) for p in paths if len(p.parts) > n and (rp is None or p.parts[:n] == rp.parts)]
@@ -77,7 +88,8 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
     if brand is None:
         raise SdkError("cannot tell whether this SDK is futu's (FTAPI) or moomoo's (MMAPI)", "pass --brand futu or --brand moomoo")
     lib = BRANDS[brand]
-    m = VERSION.search(root_name) or VERSION.search(container_name)
+    # FTAPI4CPP_9.4.5418/, or the download's FTAPI-9.4.5418/FTAPI4CPP/, or the archive's name
+    m = next((v for part in reversed(rp.parts if rp else ()) if (v := VERSION.search(part))), None) or VERSION.search(container_name)
     protos = sorted(str(p) for p in rel if len(p.parts) == 3 and p.parts[:2] == ("Include", "Proto") and p.suffix == ".proto")
     headers = sorted(
         str(p)
