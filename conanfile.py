@@ -138,6 +138,7 @@ class OpenDSdkConan(ConanFile):
         tc.cache_variables["OPEND_BRAND"] = str(self.options.brand)
         tc.cache_variables["OPEND_SDK"] = os.path.abspath(os.path.expanduser(sdk)) if sdk else ""
         tc.cache_variables["OPEND_BIN_DIR"] = toolchain.bin_dir
+        tc.cache_variables["OPEND_CHANNEL_DIR"] = toolchain.channel_dir
         tc.cache_variables["Python3_EXECUTABLE"] = sys.executable  # the interpreter running Conan has the driver's needs
         if self._protobuf_version():
             # The graph's protobuf, as an installed prefix: `build.py inputs` reads its version
@@ -155,15 +156,18 @@ class OpenDSdkConan(ConanFile):
         CMake(self).install()
         opts, toolchain = self._toolchain(self.source_folder)
         lib = {"futu": "FTAPI", "moomoo": "MMAPI"}[str(self.options.brand)]
+        from opend_build.sdk import is_channel
+
         bin_dir = os.path.join(self.package_folder, toolchain.bin_dir)
         names = sorted(os.listdir(bin_dir))
-        library = lib if any(n.startswith(f"lib{lib}.") for n in names) else f"{lib}Proto"
-        channel = [n for n in names if n.startswith((f"lib{lib}Channel", "libAPIChannel", f"{lib}Channel"))]
+        library = lib if any(n.startswith((f"lib{lib}.", f"{lib}.")) for n in names) else f"{lib}Proto"
+        channel_dir = os.path.join(self.package_folder, toolchain.channel_dir)
+        channel = [n for n in sorted(os.listdir(channel_dir)) if is_channel(n)] if os.path.isdir(channel_dir) else []
         if self.settings.os == "Macos":  # the vendor's FAQ: a downloaded dylib will not load until this is cleared
             from opend_build.runner import clear_quarantine
 
             clear_quarantine(bin_dir)
-        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel": channel,
+        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel_dir": toolchain.channel_dir, "channel": channel,
                 "ships_protobuf": self._protobuf_version() is None}
         with open(os.path.join(self.package_folder, PACKAGE_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
@@ -179,7 +183,7 @@ class OpenDSdkConan(ConanFile):
         pb = self.cpp_info.components["protobuf"]
         pb.set_property("cmake_target_name", f"{lib}::protobuf")
         if info.get("ships_protobuf", True):
-            pb.libs = ["protobuf"]
+            pb.libs = ["libprotobuf" if self.settings.os == "Windows" else "protobuf"]  # the names the vendor's headers link
             pb.libdirs = [bin_dir]
             pb.includedirs = ["Include"]
             if self.settings.os in ("Linux", "Macos"):
@@ -192,7 +196,7 @@ class OpenDSdkConan(ConanFile):
 
         sdk = self.cpp_info.components["sdk"]
         sdk.set_property("cmake_target_name", f"{lib}::{lib}")
-        sdk.libs = [f"lib{info['library']}" if self.settings.os == "Windows" else info["library"]]
+        sdk.libs = [info["library"]]
         sdk.libdirs = [bin_dir]
         sdk.includedirs = ["Include", "Include/Proto"]
         sdk.requires = ["protobuf"]
@@ -200,7 +204,7 @@ class OpenDSdkConan(ConanFile):
             channel = self.cpp_info.components["channel"]
             channel.set_property("cmake_target_name", f"{lib}::Channel")
             channel.libs = [os.path.splitext(info["channel"][0])[0].removeprefix("lib")]
-            channel.libdirs = [bin_dir]
+            channel.libdirs = [info.get("channel_dir", bin_dir)]
             channel.includedirs = []
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]

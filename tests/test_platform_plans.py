@@ -59,9 +59,9 @@ def test_macos_archs(arch: str, cmake_archs: str) -> None:
     argv = configure(p)
     assert f"-DCMAKE_OSX_ARCHITECTURES={cmake_archs}" in argv
     assert "-DCMAKE_CXX_FLAGS=-stdlib=libc++" in argv and "-DCMAKE_OSX_DEPLOYMENT_TARGET=10.15" in argv
-    assert p.toolchain.bin_dir == "Bin/Mac"
+    assert p.toolchain.bin_dir == "Bin/Mac/Release"  # as the SDK ships it
     post = p.steps[-1]
-    assert post.phase == "post" and dict(post.args) == {"action": "clear_quarantine", "folder": str(p.out / "Bin/Mac")}
+    assert post.phase == "post" and dict(post.args) == {"action": "clear_quarantine", "folder": str(p.out / "Bin/Mac/Release")}
 
 
 def test_macos_default_is_universal2_and_deployment_target_option() -> None:

@@ -74,3 +74,112 @@ def test_dry_run_reports_an_out_it_would_refuse(tmp_path: Path) -> None:
     assert r.returncode == 2, r.output
     assert "plan: FTAPI" in r.stdout and "was not made by opend-build" in r.stderr
     assert (theirs / "notes.txt").read_text() == "someone's work\n" and sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
+
+
+def vendor_bins(root: Path, lib: str, channel: dict[str, str]) -> Path:
+    """An SDK's Bin/ as the vendor lays it out for macOS and Windows (names only: plans read names)."""
+    for config in ("Debug", "Release"):
+        (root / "Bin/Mac" / config).mkdir(parents=True)
+        for name in (f"lib{lib}.a", "libprotobuf.a", channel["mac"]):
+            (root / "Bin/Mac" / config / name).write_bytes(b"stand-in")
+        for folder in ("Windows", "Windows-x64"):
+            for name in (f"{channel['win']}.dll", f"{channel['win']}.lib"):
+                (root / "Bin" / folder / config).mkdir(parents=True, exist_ok=True)
+                (root / "Bin" / folder / config / name).write_bytes(b"stand-in")
+            for rt in ("MD", "MT"):
+                (root / "Bin" / folder / config / rt).mkdir()
+                for name in (f"{lib}.lib", "libprotobuf.lib"):
+                    (root / "Bin" / folder / config / rt / name).write_bytes(b"stand-in")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shaped_sdks(small_sdk: Path, moomoo_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("shaped")
+    futu = vendor_bins(Path(shutil.copytree(small_sdk, base / small_sdk.name)), "FTAPI", {"mac": "libFTAPIChannel.dylib", "win": "FTAPIChannel"})
+    moomoo = vendor_bins(Path(shutil.copytree(moomoo_sdk, base / moomoo_sdk.name)), "MMAPI", {"mac": "libAPIChannel.dylib", "win": "MMAPIChannel"})
+    return {"futu": futu, "moomoo": moomoo}
+
+
+def sdk_defines(*argv: str) -> dict[str, str]:
+    """The -D entries of a plan's SDK configure step, as the runner would pass them."""
+    from opend_build import options
+    from opend_build.inputs import resolve
+    from opend_build.plan import Tools, make_plan
+    from opend_build.platforms import toolchain_for
+
+    opts = options.parse([*argv, "--dry-run"])
+    plan = make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), Path("/cache"), Tools("cmake", "ninja"), Path("/w"))
+    configure = next(s.argv for s in plan.steps if s.kind == "configure" and s.phase == "sdk")
+    return dict(a[2:].split("=", 1) for a in configure if a.startswith("-D"))
+
+
+@pytest.mark.parametrize("brand,build_type,channel", [
+    ("futu", "Debug", "libFTAPIChannel.dylib"), ("futu", "Release", "libFTAPIChannel.dylib"), ("moomoo", "Release", "libAPIChannel.dylib")])
+def test_macos_plan_takes_the_channel_of_its_build_type(shaped_sdks: dict[str, Path], brand: str, build_type: str, channel: str) -> None:
+    sdk = shaped_sdks[brand]
+    d = sdk_defines("--os", "macos", "--sdk", str(sdk), "--build-type", build_type)
+    assert d["OPEND_CHANNEL_LIBS"] == str(sdk / "Bin/Mac" / build_type / channel)  # one dylib, not both
+    assert d["OPEND_BIN_DIR"] == d["OPEND_CHANNEL_DIR"] == f"Bin/Mac/{build_type}"
+
+
+@pytest.mark.parametrize("arch,folder", [("x64", "Windows-x64"), ("x86", "Windows")])
+@pytest.mark.parametrize("build_type,runtime", [("Debug", "MD"), ("Release", "MT")])
+def test_windows_plan_takes_the_dll_and_its_import_library(shaped_sdks: dict[str, Path], arch: str, folder: str, build_type: str, runtime: str) -> None:
+    sdk = shaped_sdks["futu"]
+    d = sdk_defines("--os", "windows", "--sdk", str(sdk), "--arch", arch, "--build-type", build_type, "--runtime", runtime)
+    where = sdk / "Bin" / folder / build_type
+    assert d["OPEND_CHANNEL_LIBS"].split(";") == [str(where / "FTAPIChannel.dll"), str(where / "FTAPIChannel.lib")]
+    assert d["OPEND_BIN_DIR"] == f"Bin/{folder}/{build_type}/{runtime}"  # FTAPI.lib, libprotobuf.lib
+    assert d["OPEND_CHANNEL_DIR"] == f"Bin/{folder}/{build_type}"  # FTAPIChannel.dll and .lib, as the vendor has them
+    moomoo = sdk_defines("--os", "windows", "--sdk", str(shaped_sdks["moomoo"]), "--arch", arch, "--build-type", build_type)
+    assert "MMAPIChannel.dll" in moomoo["OPEND_CHANNEL_LIBS"]
+
+
+def test_package_names_the_libraries_as_the_vendor_does() -> None:
+    """What MSVC builds and the package links: FTAPI.lib, libprotobuf.lib (the headers' #pragma
+    comment(lib, ...) names), the channel a SHARED IMPORTED target with its import library."""
+    from conftest import ROOT
+
+    top = (ROOT / "CMakeLists.txt").read_text()
+    assert 'PREFIX "lib"' not in top
+    assert "OUTPUT_NAME libprotobuf" in (ROOT / "cmake/protobuf/CMakeLists.txt").read_text()
+    config = (ROOT / "cmake/OpenDConfig.cmake.in").read_text()
+    assert "add_library(@OPEND_LIB@::Channel SHARED IMPORTED)" in config and "IMPORTED_IMPLIB" in config
+
+
+@pytest.mark.parametrize("argv", [
+    ["--os", "linux"], ["--os", "macos", "--build-type", "Debug"], ["--os", "macos"],
+    ["--os", "windows", "--arch", "x86", "--runtime", "MT"], ["--os", "windows", "--build-type", "Debug"]])
+def test_cmake_default_bin_dir_agrees_with_the_driver(argv: list[str], tmp_path: Path) -> None:
+    """pip wheel (and any configure the driver does not make) lays out Bin/ as the driver would for
+    that OS, build type, arch and runtime: it used to put everything in Bin/Linux everywhere."""
+    from conftest import ROOT
+
+    from opend_build import options, tools
+    from opend_build.platforms import toolchain_for
+
+    opts = options.parse(argv)
+    expected = toolchain_for(opts, probe=False).bin_dir
+    script = tmp_path / "bin_dir.cmake"
+    script.write_text(f'include("{(ROOT / "cmake/OpenDBinDir.cmake").as_posix()}")\n'
+                      f'opend_default_bin_dir("{opts.os}" "{opts.build_type}" "{opts.arch or "x64"}" "{opts.runtime or "MD"}" d)\nmessage("${{d}}")\n')
+    r = subprocess.run([tools.cmake(), "-P", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr.strip() == expected, r.stderr
+
+
+def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:
+    """The publish record skips install only where Ninja's log tells that nothing ran; with the
+    Visual Studio generator an edited .proto rebuilt by MSBuild must reach the output."""
+    from opend_build import manifest, options
+    from opend_build.inputs import resolve
+    from opend_build.plan import Tools, make_plan
+    from opend_build.platforms import toolchain_for
+
+    for target, expect in (("linux", True), ("windows", False)):
+        opts = options.parse(["--os", target, "--out", str(tmp_path / target / "out"), "--dry-run"])
+        plan = make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), tmp_path / target / "cache", Tools("cmake", "ninja"), tmp_path)
+        plan.out.mkdir(parents=True)
+        (plan.out / "build-manifest.json").write_text("{}")
+        manifest.remember(plan)
+        assert manifest.up_to_date(plan) is expect, (target, plan.toolchain.generator)

@@ -202,7 +202,7 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
         include_dir=root / "Include",
         source_dir=root / "Src" / tree.lib if has_src else None,
         protobuf=pb,
-        channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel)),
+        channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel, options.build_type, options.arch)),
         prepare=tuple(prepare),
         record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb),
                 "packages": _protobuf_packages(pb, pins)},

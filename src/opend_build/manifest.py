@@ -106,6 +106,8 @@ def _record_path(plan) -> Path:  # type: ignore[no-untyped-def]
 
 
 def up_to_date(plan) -> bool:  # type: ignore[no-untyped-def]
+    if plan.toolchain.generator != "Ninja":
+        return False  # only Ninja's log says whether an edge ran: MSBuild's rebuilds would go unseen
     try:
         record = json.loads(_record_path(plan).read_text(encoding="utf-8"))
     except (OSError, ValueError):

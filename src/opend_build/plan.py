@@ -134,7 +134,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
     if cache_env:
         steps.append(Step("cache", "start this build's sccache server", "action", env=cache_env, args=(("action", "sccache_start"), ("sccache", tools.sccache))))
-    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir}
+    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir}
     if pb.provider == "build":
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
         pb_tree = str(pb_build / "tree")

@@ -110,7 +110,7 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
             if p.parts[0] == "Src" and p.parts[-3:] == ("google", "protobuf", "message.h"):
                 protobuf = str(PurePosixPath(*p.parts[:-3]))
                 break
-    channel = sorted(str(p) for p in rel if p.parts[0] == "Bin" and "Channel" in p.name and p.suffix in (".so", ".dylib", ".dll", ".lib"))
+    channel = sorted(str(p) for p in rel if p.parts[0] == "Bin" and is_channel(p.name) and p.suffix in (".so", ".dylib", ".dll", ".lib"))
     return SdkTree(root, brand, m.group(1) if m else "unknown", tuple(protos), tuple(headers), tuple(sources), protobuf, tuple(channel))
 
 
@@ -149,13 +149,26 @@ def open_sdk(path: Path, brand_override: str | None = None) -> SdkTree:
 
 # Where the vendor keeps each OS's prebuilt libraries, most preferred first.
 BIN_FOLDERS = {"linux": ("Ubuntu16.04", "Centos7", "Linux"), "macos": ("Mac",), "windows": ("Windows-x64", "Windows")}
-CHANNEL_SUFFIX = {"linux": ".so", "macos": ".dylib", "windows": ".dll"}
+CHANNEL_SUFFIXES = {"linux": (".so",), "macos": (".dylib",), "windows": (".dll", ".lib")}
 
 
-def channel_for(target_os: str, channel: tuple[str, ...]) -> tuple[str, ...]:
-    """The vendor's channel libraries for one OS, from the first Bin/ folder that has any."""
-    for folder in BIN_FOLDERS[target_os]:
-        found = tuple(c for c in channel if PurePosixPath(c).parts[1] == folder and c.endswith(CHANNEL_SUFFIX[target_os]))
-        if found:
-            return found
+def is_channel(name: str) -> bool:
+    """The vendor's closed channel library: FTAPIChannel, MMAPIChannel, or moomoo's APIChannel
+    (libAPIChannel.dylib, FAQ Q7), with or without a lib prefix."""
+    stem = PurePosixPath(name).stem.removeprefix("lib")
+    return stem.endswith("APIChannel")
+
+
+def channel_for(target_os: str, channel: tuple[str, ...], build_type: str = "Release", arch: str | None = None) -> tuple[str, ...]:
+    """The vendor's channel libraries for one target, as the SDK ships them: Bin/<Linux folder>/,
+    Bin/Mac/[<Config>/], Bin/Windows[-x64]/<Config>/ (the .dll and its import library .lib)."""
+    folders = BIN_FOLDERS[target_os]
+    if target_os == "windows":
+        folders = ("Windows-x64",) if (arch or "x64") == "x64" else ("Windows",)
+    for folder in folders:
+        for below in ((build_type,), ()):  # the build type's own folder first, then a flat one
+            found = tuple(c for c in channel if PurePosixPath(c).parts[1:-1] == (folder, *below)
+                          and c.endswith(CHANNEL_SUFFIXES[target_os]) and is_channel(c))
+            if found:
+                return found
     return ()

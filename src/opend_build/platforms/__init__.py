@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from ..errors import UsageError
 from ..options import Options
@@ -22,6 +23,13 @@ class Toolchain:
     cmake_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def channel_dir(self) -> str:
+        """Where the vendor puts the channel library: beside the static libraries, except on
+        Windows, where Bin/Windows[-x64]/<Config>/ holds the .dll and its .lib and <MD|MT>/ below
+        it the static libraries."""
+        return str(PurePosixPath(self.bin_dir).parent) if self.os == "windows" else self.bin_dir
 
     def key(self) -> str:
         """What makes two builds' object files incompatible: everything but notes."""

@@ -40,7 +40,7 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
         compiler="appleclang",
         cxx=cxx,
         version=version,
-        bin_dir="Bin/Mac",
+        bin_dir=f"Bin/Mac/{options.build_type}",  # as the SDK ships it: Bin/Mac/Debug, Bin/Mac/Release
         cmake_args=args,
         notes=(f"arch {arch} ({ARCHS[arch]}), deployment target {target}",),
     )

@@ -1,0 +1,42 @@
+include_guard(GLOBAL)
+
+# Where the SDK keeps a target's libraries, for a configure that is not the driver's (pip wheel,
+# an IDE) and so passes no OPEND_BIN_DIR: Bin/Linux, Bin/Mac/<Config>, Bin/Windows[-x64]/<Config>/<MD|MT>.
+# The driver's platforms/*.py decide the same for build.py, Conan and the presets; a test holds the
+# two to the same answers.
+function(opend_default_bin_dir os config arch runtime out)
+  if(config STREQUAL "")
+    set(config Release)
+  endif()
+  if(os STREQUAL "windows")
+    set(_folder Windows-x64)
+    if(arch STREQUAL "x86")
+      set(_folder Windows)
+    endif()
+    set(${out} "Bin/${_folder}/${config}/${runtime}" PARENT_SCOPE)
+  elseif(os STREQUAL "macos")
+    set(${out} "Bin/Mac/${config}" PARENT_SCOPE)
+  else()
+    set(${out} "Bin/Linux" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# This configure's own facts: the OS, x86 or x64 (MSVC), and MD or MT from CMAKE_MSVC_RUNTIME_LIBRARY.
+function(opend_host_bin_dir out)
+  set(_os linux)
+  if(WIN32)
+    set(_os windows)
+  elseif(APPLE)
+    set(_os macos)
+  endif()
+  set(_arch x64)
+  if(CMAKE_SIZEOF_VOID_P EQUAL 4)
+    set(_arch x86)
+  endif()
+  set(_runtime MD)
+  if(DEFINED CMAKE_MSVC_RUNTIME_LIBRARY AND NOT CMAKE_MSVC_RUNTIME_LIBRARY MATCHES "DLL")
+    set(_runtime MT)
+  endif()
+  opend_default_bin_dir("${_os}" "${CMAKE_BUILD_TYPE}" "${_arch}" "${_runtime}" _dir)
+  set(${out} "${_dir}" PARENT_SCOPE)
+endfunction()
