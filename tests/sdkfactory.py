@@ -20,6 +20,7 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent / "data"
 LIBS = {"futu": "FTAPI", "moomoo": "MMAPI"}
 STALE = '#error "stale vendor-generated header: the build must use its own"\n'
+BOM = b"\xef\xbb\xbf"
 
 
 def standin(name: str, lib: str) -> str:
@@ -102,8 +103,17 @@ def make_sdk(
     # the vendor's protobuf 3.5.1 headers, which doctor reads the version from
     (inc / "google" / "protobuf" / "stubs").mkdir()
     (inc / "google" / "protobuf" / "stubs" / "common.h").write_text(STALE + "#define GOOGLE_PROTOBUF_VERSION 3005001\n")
-    (inc / f"{lib}.h").write_text(standin("API.h", lib))
-    (inc / f"{lib}_Define.h").write_text(standin("API_Define.h", lib))
+    # The vendor's headers start with a UTF-8 byte order mark and reach the generated classes
+    # through aggregator headers: FTAPI.h -> FTAPI_Define.h -> Include_Proto.h -> Proto/*.pb.h.
+    stems = sorted(p.stem for p in (inc / "Proto").glob("*.proto"))
+    headers = {
+        f"{lib}.h": standin("API.h", lib),
+        f"{lib}_Define.h": standin("API_Define.h", lib),
+        "Include_Proto.h": "#pragma once\n" + "".join(f'#include "Proto/{stem}.pb.h"\n' for stem in stems),
+        "Include_3rd_protobuf.h": '#pragma once\n#include "google/protobuf/message.h"\n#include "google/protobuf/util/json_util.h"\n',
+    }
+    for name, text in headers.items():
+        (inc / name).write_bytes(BOM + text.encode("utf-8"))
     if with_src:
         src = root / "Src" / lib
         src.mkdir(parents=True)

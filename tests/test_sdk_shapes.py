@@ -183,3 +183,26 @@ def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:
         (plan.out / "build-manifest.json").write_text("{}")
         manifest.remember(plan)
         assert manifest.up_to_date(plan) is expect, (target, plan.toolchain.generator)
+
+
+@pytest.mark.parametrize("folder", ["protobuf-3.5.1", "protobuf"])
+def test_unpacked_protobuf_source_in_the_sdk(folder: str, small_sdk: Path, work: Path, tmp_path: Path) -> None:
+    """Some SDK versions carry protobuf unpacked (Src/protobuf-3.5.1/ or Src/protobuf/) instead of
+    the tarball. The first builds for real (its own protobuf build); the second shape is planned."""
+    import tarfile
+
+    sdk = Path(shutil.copytree(small_sdk, tmp_path / folder / small_sdk.name))
+    tarball = sdk / "Src" / "protobuf-all-3.5.1.tar.gz"
+    with tarfile.open(tarball) as tf:
+        tf.extractall(tmp_path / "unpacked", filter="data")
+    shutil.move(str(tmp_path / "unpacked" / "protobuf-3.5.1"), str(sdk / "Src" / folder))
+    tarball.unlink()
+    plan = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run")
+    assert plan.returncode == 0, plan.output
+    assert f"built from source: {sdk / 'Src' / folder / 'src'}" in plan.stdout and "unpack protobuf" not in plan.stdout
+    if folder == "protobuf":
+        return
+    out = work / "out" / f"unpacked-{folder}"
+    r = must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
+    assert r.summary is not None and r.summary["protobuf_version"] == "3.5.1"
+    assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer")

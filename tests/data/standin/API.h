@@ -5,8 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "@LIB@_Define.h"
-#include "Proto/Qot_Sub.pb.h"
+#include "@LIB@_Define.h"  // and through it, as the vendor's headers do, every Proto/*.pb.h
 
 namespace @LIB@ {
 
