@@ -161,9 +161,14 @@ def run_protoc_version(protoc: Path) -> str | None:
     return protoc_version(r.stdout)
 
 
+def system_include(env: dict[str, str], target_os: str) -> Path | None:
+    """The include folder of the protobuf installed on this machine, where CMake would find it."""
+    return next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
+
+
 def describe_system(env: dict[str, str], target_os: str) -> list[str]:
     """What doctor says of the protobuf installed on this machine, one fact a line."""
-    include = next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
+    include = system_include(env, target_os)
     protoc = which_protoc()
     headers = version_in(include) if include else None
     said = [f"protobuf headers: {headers} in {include}" if include else f"protobuf headers: none installed (Debian: apt-get install {DEBIAN_PACKAGES})"]
@@ -177,5 +182,5 @@ def describe_system(env: dict[str, str], target_os: str) -> list[str]:
 
 
 def installed_version(env: dict[str, str], target_os: str) -> str | None:
-    include = next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
+    include = system_include(env, target_os)
     return version_in(include) if include else None
