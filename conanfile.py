@@ -27,9 +27,6 @@ from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
-PACKAGE_INFO = "opend-package.json"  # lib name and Bin folder, read by package_info()
-
-
 class OpenDSdkConan(ConanFile):
     name = "opend-sdk"
     description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protocol classes and lib<Brand>, with protobuf 3.5.1 or the graph's"
@@ -154,27 +151,16 @@ class OpenDSdkConan(ConanFile):
 
     def package(self):
         CMake(self).install()
-        opts, toolchain = self._toolchain(self.source_folder)
-        lib = {"futu": "FTAPI", "moomoo": "MMAPI"}[str(self.options.brand)]
-        from opend_build.sdk import is_channel
-
-        bin_dir = os.path.join(self.package_folder, toolchain.bin_dir)
-        names = sorted(os.listdir(bin_dir))
-        library = lib if any(n.startswith((f"lib{lib}.", f"{lib}.")) for n in names) else f"{lib}Proto"
-        channel_dir = os.path.join(self.package_folder, toolchain.channel_dir)
-        channel = [n for n in sorted(os.listdir(channel_dir)) if is_channel(n)] if os.path.isdir(channel_dir) else []
         if self.settings.os == "Macos":  # the vendor's FAQ: a downloaded dylib will not load until this is cleared
+            opts, toolchain = self._toolchain(self.source_folder)
             from opend_build.runner import clear_quarantine
 
-            clear_quarantine(bin_dir)
-        info = {"lib": lib, "library": library, "bin_dir": toolchain.bin_dir, "channel_dir": toolchain.channel_dir, "channel": channel,
-                "ships_protobuf": self._protobuf_version() is None}
-        with open(os.path.join(self.package_folder, PACKAGE_INFO), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2)
+            clear_quarantine(os.path.join(self.package_folder, toolchain.bin_dir))
 
     def package_info(self):
-        with open(os.path.join(self.package_folder, PACKAGE_INFO), encoding="utf-8") as f:
-            info = json.load(f)
+        # The usage facts the CMake package's config is generated from, written by the same install.
+        (usage,) = Path(self.package_folder, "lib", "cmake").glob("*/*Usage.json")
+        info = json.loads(usage.read_text(encoding="utf-8"))
         lib, bin_dir = info["lib"], info["bin_dir"]
         # find_package(FTAPI) and the same target names as the package build.py installs.
         self.cpp_info.set_property("cmake_file_name", lib)
@@ -182,7 +168,7 @@ class OpenDSdkConan(ConanFile):
 
         pb = self.cpp_info.components["protobuf"]
         pb.set_property("cmake_target_name", f"{lib}::protobuf")
-        if info.get("ships_protobuf", True):
+        if info["ships_protobuf"]:
             pb.libs = ["libprotobuf" if self.settings.os == "Windows" else "protobuf"]  # the names the vendor's headers link
             pb.libdirs = [bin_dir]
             pb.includedirs = ["Include"]
@@ -200,11 +186,12 @@ class OpenDSdkConan(ConanFile):
         sdk.libdirs = [bin_dir]
         sdk.includedirs = ["Include", "Include/Proto"]
         sdk.requires = ["protobuf"]
+        sdk.system_libs = info["system_libs"]  # what the SDK's own sources use beyond protobuf (10.x: OpenSSL)
         if info["channel"]:
             channel = self.cpp_info.components["channel"]
             channel.set_property("cmake_target_name", f"{lib}::Channel")
-            channel.libs = [os.path.splitext(info["channel"][0])[0].removeprefix("lib")]
-            channel.libdirs = [info.get("channel_dir", bin_dir)]
+            channel.libs = [os.path.splitext(info["channel_implib"] or info["channel"])[0].removeprefix("lib")]
+            channel.libdirs = [info["channel_dir"]]
             channel.includedirs = []
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]

@@ -67,6 +67,35 @@ if(NOT _version MATCHES "^[0-9]+(\\.[0-9]+)*$")
 endif()
 write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
   VERSION "${_version}" COMPATIBILITY AnyNewerVersion)
+# The same usage facts for other package managers (Conan's package_info reads them), as JSON.
+set(_json_list "")
+foreach(_var IN ITEMS OPEND_THIRD_PARTY OPEND_THIRD_PARTY_LIBS)
+  set(_items "")
+  foreach(_item IN LISTS ${_var})
+    list(APPEND _items "\"${_item}\"")
+  endforeach()
+  list(JOIN _items ", " _items)
+  set(${_var}_JSON "[${_items}]")
+endforeach()
+set(_ships false)
+if(OPEND_SHIPS_PROTOBUF)
+  set(_ships true)
+endif()
+file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTENT "{
+  \"lib\": \"${OPEND_LIB}\",
+  \"library\": \"$<TARGET_FILE_BASE_NAME:opend_sdk>\",
+  \"bin_dir\": \"${OPEND_BIN_DIR}\",
+  \"ships_protobuf\": ${_ships},
+  \"protobuf_version\": \"${_protobuf_version}\",
+  \"cxx_standard\": ${OPEND_CXX_STANDARD},
+  \"channel_dir\": \"${OPEND_CHANNEL_DIR}\",
+  \"channel\": \"${OPEND_CHANNEL_FILE}\",
+  \"channel_implib\": \"${OPEND_CHANNEL_IMPLIB}\",
+  \"third_party\": ${OPEND_THIRD_PARTY_JSON},
+  \"system_libs\": ${OPEND_THIRD_PARTY_LIBS_JSON}
+}
+")
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config.cmake"
   "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
+  "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json"
   DESTINATION "lib/cmake/${OPEND_LIB}")

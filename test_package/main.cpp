@@ -15,6 +15,15 @@ namespace api = MMAPI;
 #define OPEND_HAS_SDK_SOURCES
 #endif
 
+// A channel built from the SDK's source (the 10.x generation), which links OpenSSL through the package.
+#if defined(OPEND_LIB_FTAPI) && __has_include("FTAPIChannel.h")
+#include "FTAPIChannel.h"
+#define OPEND_CHANNEL(name) FTAPIChannel_##name
+#elif defined(OPEND_LIB_MMAPI) && __has_include("MMAPIChannel.h")
+#include "MMAPIChannel.h"
+#define OPEND_CHANNEL(name) MMAPIChannel_##name
+#endif
+
 #define CHECK(cond)                                         \
   do {                                                      \
     if (!(cond)) {                                          \
@@ -57,6 +66,13 @@ int main() {
   CHECK(framed.c2s().securitylist_size() == 2);
   CHECK(framed.c2s().securitylist(1).code() == "09988");
   std::printf("library ok: %s\n", api::Version());
+#endif
+#if defined(OPEND_STANDIN_CHANNEL_SOURCE)
+  unsigned char sha[20] = {0};
+  CHECK(OPEND_CHANNEL(Init)() == 0);
+  OPEND_CHANNEL(BodySHA1)("abc", 3, sha);
+  CHECK(sha[0] == 0xa9 && sha[1] == 0x99 && sha[19] == 0x9d);  // SHA-1("abc") = a9993e36...9cd0d89d
+  std::printf("channel ok: SHA-1 by OpenSSL\n");
 #endif
   google::protobuf::ShutdownProtobufLibrary();
   return 0;

@@ -24,6 +24,7 @@ DEBIAN_PACKAGES = (
     "clang", "libc++-dev", "libc++abi-dev",  # clang with libc++: the macOS-like toolchain
     "cmake",  # Debian's CMake 3.25: the suite builds with CMake 3.2x besides PyPI's 4.x
     "libprotobuf-dev", "protobuf-compiler",  # Debian's protobuf 3.21.12: --protobuf system
+    "libssl-dev",  # OpenSSL: the 10.x shape's channel source includes it
     "redis-server",  # the shared compiler cache of the sccache tests
     "git",  # the packaging tests copy the project's files as git lists them
 )

@@ -129,6 +129,21 @@ def make_sdk(
     return root
 
 
+def make_sdk_10(dest: Path, brand: str, protos: Path, *, version: str = "10.2.6208", only: list[str] | None = None) -> Path:
+    """The 10.x generation's shape as far as it is known (no copy is public): a top-level
+    CMakeLists.txt of the vendor's (never used by opend-build), no protobuf source and no channel
+    binary, and the channel as source in Src/<Lib>Channel/, which includes OpenSSL."""
+    lib = LIBS[brand]
+    root = make_sdk(dest, brand, protos, None, version=version, only=only)
+    shutil.rmtree(root / "Bin")
+    (root / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.10)\nproject(FTAPI)\noption(API_GEN_PROTO \"\" ON)\n"
+                                         "option(API_BUILD_EXAMPLE \"\" OFF)\nset(API_THIRD_LIB_DIR \"\" CACHE PATH \"\")\n")
+    (root / "Include" / f"{lib}Channel.h").write_bytes(BOM + standin("Channel.h", lib).encode("utf-8"))
+    (root / "Src" / f"{lib}Channel").mkdir()
+    (root / "Src" / f"{lib}Channel" / f"{lib}Channel.cpp").write_text(standin("Channel.cpp", lib))
+    return root
+
+
 def zip_tree(root: Path, dest: Path) -> Path:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(root.rglob("*")):

@@ -62,11 +62,6 @@ def test_unknown_brand(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-
     assert_clean_failure(run_driver("--os", "linux", "--sdk", str(root)), 3, "--brand")
 
 
-def test_no_protobuf_source(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-untyped-def]
-    sdk = sdkfactory.make_sdk(tmp_path, "futu", open_inputs["futu"], None, only=["Common.proto"])
-    assert_clean_failure(run_driver("--os", "linux", "--sdk", str(sdk)), 4, "protobuf")
-
-
 def test_protobuf_archive_without_source(tmp_path: Path, open_inputs) -> None:  # type: ignore[no-untyped-def]
     bogus = tmp_path / "protobuf-all-3.5.1.tar.gz"
     import tarfile

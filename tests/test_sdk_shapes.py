@@ -206,3 +206,73 @@ def test_unpacked_protobuf_source_in_the_sdk(folder: str, small_sdk: Path, work:
     r = must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
     assert r.summary is not None and r.summary["protobuf_version"] == "3.5.1"
     assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer")
+
+
+@pytest.fixture(scope="module")
+def sdk_10(open_inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sdkfactory.make_sdk_10(tmp_path_factory.mktemp("sdk10"), "futu", open_inputs["futu"],
+                                  only=["Common.proto", "Qot_Common.proto", "Qot_Sub.proto"])
+
+
+def test_10x_generation_builds_the_channel_from_source_with_openssl(sdk_10: Path, small_built: Built, work: Path, tmp_path: Path) -> None:
+    """The 10.x shape: a vendor CMakeLists.txt (not used), no protobuf source (the pinned default is
+    built), the channel as source in Src/FTAPIChannel/ including <openssl/sha.h>: it is compiled into
+    libFTAPI.a, OpenSSL is found by CMake and found again by the package, and the consumer runs it."""
+    plan = run_driver("--os", "linux", "--sdk", str(sdk_10), "--dry-run")
+    assert plan.returncode == 0, plan.output
+    assert "note: the SDK's own CMakeLists.txt is not used" in plan.stdout
+    assert "note: the SDK carries no protobuf source: the pinned default 3.5.1 is built" in plan.stdout
+    assert f"sources: {sdk_10 / 'Src' / 'FTAPI'}, {sdk_10 / 'Src' / 'FTAPIChannel'} compiled into libFTAPI" in plan.stdout
+    out = work / "out" / "sdk-10"
+    r = must_build("--os", "linux", "--sdk", str(sdk_10), "--out", str(out), summary=tmp_path / "s.json")
+    assert r.summary is not None and r.summary["sdk_version"] == "10.2.6208"
+    usage = json.loads((out / "lib/cmake/FTAPI/FTAPIUsage.json").read_text())
+    assert usage["third_party"] == ["OpenSSL"] and usage["system_libs"] == ["ssl", "crypto"] and usage["channel"] == ""
+    assert "find_dependency(${_opend_pkg})" in (out / "lib/cmake/FTAPI/FTAPIConfig.cmake").read_text()
+    symbols = subprocess.run(["nm", "--defined-only", str(out / "Bin/Linux/libFTAPI.a")], capture_output=True, text=True).stdout
+    assert " T FTAPIChannel_BodySHA1" in symbols and " T FTAPIChannel_Init" in symbols
+    assert not list((out / "Bin").rglob("*Channel.so"))  # no closed binary: nothing to ship
+    seen = consume(out, "FTAPI", tmp_path / "consumer")
+    assert "library ok" in seen and "channel ok: SHA-1 by OpenSSL" in seen
+
+
+def test_missing_openssl_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
+    """When the SDK's sources include OpenSSL and CMake finds none, configure stops with our line,
+    which the driver turns into exit 6 (toolchain missing) naming the package to install."""
+    from opend_build import tools
+    from opend_build.diagnose import diagnose
+    from opend_build.errors import ToolchainError
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "a.cpp").write_text("#include <openssl/sha.h>\n")
+    (tmp_path / "CMakeLists.txt").write_text(
+        f'cmake_minimum_required(VERSION 3.21)\nproject(p CXX)\ninclude("{root.as_posix()}/cmake/OpenDThirdParty.cmake")\n'
+        'add_library(u INTERFACE)\nopend_link_third_party(u "${CMAKE_CURRENT_SOURCE_DIR}/a.cpp" pk tg lb)\n')
+    r = subprocess.run([tools.cmake(), "-S", str(tmp_path), "-B", str(tmp_path / "b"), "-DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    err = diagnose((r.stdout + r.stderr).splitlines(), "configure FTAPI", r.returncode, tmp_path / "log", None)
+    assert isinstance(err, ToolchainError) and err.exit_code == 6, err
+    assert err.message == "the SDK's sources include OpenSSL headers and CMake finds no OpenSSL"
+    assert "libssl-dev" in err.hint
+
+
+@pytest.mark.parametrize("shape", ["no-proto", "sources-elsewhere"])
+def test_unrecognised_shape_is_one_line_naming_what_was_found(shape: str, small_sdk: Path, tmp_path: Path) -> None:
+    if shape == "no-proto":  # a tree of another shape entirely: say what is there and what was looked for
+        sdk = tmp_path / "FTAPI4CPP_11.0"
+        for name in ("CMakeLists.txt", "src/api.cpp", "include/api.h", "proto/Qot_Sub.proto"):
+            (sdk / name).parent.mkdir(parents=True, exist_ok=True)
+            (sdk / name).write_text("x\n")
+        needles = ["expected Include/Proto/*.proto", "found: CMakeLists.txt, include/, proto/, src/"]
+    else:  # sources the driver would silently leave out
+        sdk = Path(shutil.copytree(small_sdk, tmp_path / small_sdk.name))
+        (sdk / "Src" / "api").mkdir()
+        (sdk / "Src" / "api" / "Client.cpp").write_text("int x;\n")
+        needles = ["unrecognised SDK shape: C++ sources outside Src/FTAPI/ and Src/FTAPIChannel/: Src/api/Client.cpp"]
+    r = run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(tmp_path / "out"))
+    assert r.returncode == 3, r.output
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and "Traceback" not in r.output
+    assert all(n in lines[0] for n in needles), lines[0]
+    assert not (tmp_path / "out").exists()

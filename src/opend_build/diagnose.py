@@ -9,6 +9,8 @@ from .errors import BuildError, DiskError, OpenDError, ProtobufSourceError, Prot
 
 PROTO_AT = re.compile(r"^(?P<file>[^\s:]+\.proto):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
 PROTO_FILE = re.compile(r"^(?P<file>[^\s:]+\.proto): (?P<msg>.+)$")
+OUR_REFUSAL = re.compile(r"opend-build: (protobuf|toolchain): ")
+REFUSALS = {"protobuf": ProtobufSourceError, "toolchain": ToolchainError}
 CXX_ERROR = re.compile(r"^(?P<loc>[^\s].*?:\d+(?::\d+)?): (?:fatal )?error: (?P<msg>.+)$")
 
 
@@ -24,16 +26,17 @@ def diagnose(lines: list[str], step_title: str, returncode: int, log: Path, prot
             shown = str(proto_dir / name) if proto_dir is not None and not Path(name).is_absolute() else name
             at = f":{m.group('line')}:{m.group('col')}" if "line" in m.groupdict() and m.groupdict().get("line") else ""
             return ProtoError(f"{shown}{at}: {m.group('msg')}", "fix the .proto file (protoc 3.5.1 rejects it) and run again")
-    for i, line in enumerate(lines):  # cmake/OpenDFindProtobuf.cmake's refusals, which CMake wraps
-        if "opend-build: protobuf: " in line:
-            said = [line.split("opend-build: protobuf: ", 1)[1]]
+    for i, line in enumerate(lines):  # our CMake code's refusals ("opend-build: <what>: ..."), which CMake wraps
+        m = OUR_REFUSAL.search(line)
+        if m:
+            said = [line[m.end():]]
             for more in lines[i + 1 :]:
                 if not more.strip() or more.startswith(("Call Stack", "CMake ", "-- ")):
                     break
                 said.append(more)
             text_said = re.sub(r"\s+", " ", " ".join(s.strip() for s in said)).strip()
             message, _, hint = text_said.partition("; what to do: ")
-            return ProtobufSourceError(message, hint or where)
+            return REFUSALS[m.group(1)](message, hint or where)
     if "OPEND_PROTOBUF_SOURCE_DIR=" in text and "google/protobuf/message.h" in text:
         return ProtobufSourceError("the protobuf source holds no google/protobuf/message.h", "give --protobuf a protobuf-all-3.5.1 archive or folder")
     if "No CMAKE_CXX_COMPILER could be found" in text or "is not able to compile a simple test program" in text:

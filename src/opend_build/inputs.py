@@ -39,6 +39,8 @@ class Inputs:
     protobuf: Protobuf
     channel_libs: tuple[Path, ...]
     prepare: tuple[Prepare, ...]
+    channel_source_dir: Path | None = None  # Src/<Lib>Channel/, compiled into lib<Lib> (10.x)
+    notes: tuple[str, ...] = ()
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
 
@@ -184,26 +186,29 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
         else:
             member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
             sdk_protobuf = _protobuf_source(inner, prepare, archives.digest_member(sdk_path, member, protobuf_src.describe_stream))
-    elif options.protobuf is None:
-        raise ProtobufSourceError(
-            "the SDK holds no protobuf source (Src/protobuf-all-*.tar.gz)",
-            "pass --protobuf (a version such as 3.5.1, 'system', an installed prefix, or a protobuf source), or build the default without --sdk",
-        )
     pins = sources.load_pins()
     pb = _protobuf(options, sdk_protobuf, prepare, pins)
+    notes = []
+    if tree.protobuf is None and options.protobuf is None:
+        notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
+    if tree.cmake_project:
+        notes.append("the SDK's own CMakeLists.txt is not used: its sources are built by opend-build's rules")
     has_src = bool(tree.sources)
+    channel_src = PurePosixPath(tree.channel_sources[0]).parts[:2] if tree.channel_sources else None
     return Inputs(
         brand=tree.brand,
         lib=tree.lib,
         version=tree.version,
         origin=str(sdk_path),
-        identity=f"sdk:{tree.lib}:{tree.version}:{'full' if has_src else 'proto'}",
+        identity=f"sdk:{tree.lib}:{tree.version}:{'full' if has_src else 'proto'}{'+channel' if channel_src else ''}",
         proto_dir=root / "Include" / "Proto",
         include_dir=root / "Include",
         source_dir=root / "Src" / tree.lib if has_src else None,
         protobuf=pb,
         channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel, options.build_type, options.arch)),
         prepare=tuple(prepare),
+        channel_source_dir=root.joinpath(*channel_src) if channel_src else None,
+        notes=tuple(notes),
         record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb),
                 "packages": _protobuf_packages(pb, pins)},
     )
@@ -222,6 +227,7 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_PROTO_DIR": inputs.proto_dir.as_posix(),
         "OPEND_INCLUDE_DIR": inputs.include_dir.as_posix() if inputs.include_dir else "",
         "OPEND_SOURCE_DIR": inputs.source_dir.as_posix() if inputs.source_dir else "",
+        "OPEND_CHANNEL_SOURCE_DIR": inputs.channel_source_dir.as_posix() if inputs.channel_source_dir else "",
         "OPEND_PROTOBUF_PROVIDER": pb.provider,
         "OPEND_PROTOBUF_SOURCE_DIR": pb.src.as_posix() if pb.src else "",
         "OPEND_ABSEIL_SOURCE_DIR": pb.abseil.as_posix() if pb.abseil else "",

@@ -64,6 +64,15 @@ class Plan:
     cache_env: tuple[tuple[str, str], ...] = ()  # --cache sccache: this build's server and base folders
     sccache: str = ""
 
+    def _sources_lines(self) -> list[str]:
+        i = self.inputs
+        dirs = [d for d in (i.source_dir, i.channel_source_dir) if d is not None]
+        lines = [f"  note: {n}" for n in i.notes]
+        if dirs:
+            lines.append(f"  sources: {', '.join(str(d) for d in dirs)} compiled into lib{self.lib}; OpenSSL (or zlib) found by CMake and "
+                         "linked when they include <openssl/...> (or <zlib.h>)")
+        return lines
+
     def render(self) -> str:
         t = self.toolchain
         pb = self.inputs.protobuf
@@ -81,6 +90,7 @@ class Plan:
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
             f"  inputs: {self.inputs.origin}",
+            *self._sources_lines(),
             pb_line,
             f"  out: {self.out} (checked first: new, empty, or made by opend-build)",
             f"  build folders: {folders}",

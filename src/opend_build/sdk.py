@@ -17,6 +17,7 @@ from .errors import SdkError
 BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}
 PROTOBUF_ARCHIVE = re.compile(r"^protobuf(-all|-cpp)?-\d+\.\d+\.\d+\.(tar\.gz|tgz|zip)$", re.I)
 VERSION = re.compile(r"(\d+(?:\.\d+){1,3})")
+COMPILED = (".cpp", ".cc", ".c", ".cxx")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,10 @@ class SdkTree:
     protos: tuple[str, ...]  # Include/Proto/*.proto
     headers: tuple[str, ...]  # Include/**, our own build's inputs (no generated .pb.*, no google/)
     sources: tuple[str, ...]  # Src/<Lib>/** compilable files
+    channel_sources: tuple[str, ...]  # Src/<Lib>Channel/** (10.x builds the channel from source)
     protobuf: str | None  # Src/protobuf-all-x.y.z.tar.gz, or a src/ folder holding google/protobuf
     channel: tuple[str, ...]  # Bin/**/ *Channel* libraries (closed binaries shipped by the vendor)
+    cmake_project: bool = False  # a top-level CMakeLists.txt (10.x): noted, never used
 
     @property
     def lib(self) -> str:
@@ -58,10 +61,19 @@ def find_root(paths: list[PurePosixPath], brand: str | None = None) -> str:
             roots = [min(roots, key=lambda r: len(PurePosixPath(r).parts))]  # the shallowest is the SDK; deeper ones are copies inside it
     if roots:
         return "" if roots[0] == "." else roots[0]
+    found = found_at_top(paths)
     if any(len(p.parts) in (1, 2) and p.name == "Include" for p in paths) or any("Include" in p.parts[:2] for p in paths):
-        raise SdkError("the SDK has no Include/Proto/*.proto", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
-    raise SdkError("no OpenD C++ SDK found (no Include/Proto/*.proto at the top or up to two folders down)",
+        raise SdkError(f"the SDK has no Include/Proto/*.proto (found: {found})", "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded")
+    raise SdkError(f"no OpenD C++ SDK found: expected Include/Proto/*.proto at the top or up to two folders down, found: {found}",
                    "point --sdk at an FTAPI4CPP/MMAPI4CPP folder or archive as downloaded, or the vendor's FTAPI-<version> download")
+
+
+def found_at_top(paths: list[PurePosixPath], most: int = 6) -> str:
+    """What a tree holds at its top (folders with a slash), for messages: 'CMakeLists.txt, src/, ...'."""
+    top = sorted({p.parts[0] + ("/" if len(p.parts) > 1 else "") for p in paths})
+    if not top:
+        return "nothing (an empty folder or archive)"
+    return ", ".join(top[:most]) + (f" (+{len(top) - most})" if len(top) > most else "")
 
 
 def detect_brand(root_name: str, rel: list[PurePosixPath]) -> str | None:
@@ -99,7 +111,9 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
         and "google" not in p.parts
         and not p.name.endswith((".pb.h", ".pb.cc"))
     )
-    sources = sorted(str(p) for p in rel if p.parts[:2] == ("Src", lib) and p.suffix in (".cpp", ".cc", ".c", ".cxx"))
+    compiled = [p for p in rel if p.parts[0] == "Src" and p.suffix in COMPILED]
+    sources = sorted(str(p) for p in compiled if p.parts[:2] == ("Src", lib))
+    channel_sources = sorted(str(p) for p in compiled if len(p.parts) > 2 and is_channel(p.parts[1]))
     protobuf = None
     for p in rel:
         if len(p.parts) == 2 and p.parts[0] == "Src" and PROTOBUF_ARCHIVE.match(p.name):
@@ -111,7 +125,17 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
                 protobuf = str(PurePosixPath(*p.parts[:-3]))
                 break
     channel = sorted(str(p) for p in rel if p.parts[0] == "Bin" and is_channel(p.name) and p.suffix in (".so", ".dylib", ".dll", ".lib"))
-    return SdkTree(root, brand, m.group(1) if m else "unknown", tuple(protos), tuple(headers), tuple(sources), protobuf, tuple(channel))
+    # C++ sources anywhere else under Src/ belong to a shape we do not know: building without them
+    # would ship a library that silently lacks code, so refuse and say what was found.
+    pb_parts = PurePosixPath(protobuf).parts[:2] if protobuf else ()
+    unknown = sorted(str(p) for p in compiled if p.parts[:2] not in (("Src", lib), pb_parts) and str(p) not in channel_sources)
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (f" (+{len(unknown) - 3})" if len(unknown) > 3 else "")
+        raise SdkError(f"unrecognised SDK shape: C++ sources outside Src/{lib}/ and Src/{lib}Channel/: {shown}",
+                       f"opend-build builds Src/{lib}/ (the SDK) and Src/{lib}Channel/ (a channel built from source); "
+                       "move the sources there, or report this SDK version's layout")
+    return SdkTree(root, brand, m.group(1) if m else "unknown", tuple(protos), tuple(headers), tuple(sources), tuple(channel_sources),
+                   protobuf, tuple(channel), PurePosixPath("CMakeLists.txt") in rel)
 
 
 def list_tree(path: Path) -> list[str]:
