@@ -27,6 +27,7 @@ from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
+
 class OpenDSdkConan(ConanFile):
     name = "opend-sdk"
     description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protocol classes and lib<Brand>, with protobuf 3.5.1 or the graph's"

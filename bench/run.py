@@ -40,10 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from opend_build import archives, sources, tools  # noqa: E402
-from opend_build.sdk import open_sdk  # noqa: E402
+from opend_build.sdk import BRANDS, import_closure, open_sdk  # noqa: E402
 
 QUICK_PROTOS = ["InitConnect.proto", "Qot_Sub.proto", "Trd_PlaceOrder.proto", "Qot_GetIpoList.proto"]
 TOUCHED = "Qot_Sub.proto"
@@ -150,18 +149,12 @@ def ninja_floor(build_dirs: list[Path], cores: int) -> tuple[float, int]:
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def import_closure(proto_dir: Path, names: list[str]) -> list[str]:
-    import sdkfactory
-
-    return sdkfactory.import_closure(proto_dir, names)
-
-
 def default_sdk(dest: Path, brand: str, quick: bool) -> Path:
     """An SDK folder from the pinned open inputs: Include/Proto/*.proto and an unpacked protobuf."""
     pins = sources.load_pins()
     protos = sources.unpack_pin(pins[brand], sources.fetch(pins[brand]), ".proto")
     pb = sources.unpack_pin(pins["protobuf"], sources.fetch(pins["protobuf"]))
-    lib = {"futu": "FTAPI", "moomoo": "MMAPI"}[brand]
+    lib = BRANDS[brand]
     root = dest / f"{lib}4CPP_{pins[brand].version}"
     (root / "Include" / "Proto").mkdir(parents=True)
     names = import_closure(protos, QUICK_PROTOS) if quick else sorted(p.name for p in protos.glob("*.proto"))

@@ -19,7 +19,8 @@ class OpenDSdkTestConan(ConanFile):
 
     def generate(self):
         tc = CMakeToolchain(self)
-        tc.cache_variables["LIB"] = {"futu": "FTAPI", "moomoo": "MMAPI"}[str(self.dependencies["opend-sdk"].options.brand)]
+        # The package names its CMake package after its library (FTAPI or MMAPI): ask it, not a table.
+        tc.cache_variables["LIB"] = self.dependencies["opend-sdk"].cpp_info.get_property("cmake_file_name")
         tc.generate()
 
     def build(self):

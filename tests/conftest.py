@@ -180,6 +180,22 @@ def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = Non
     return r.stdout
 
 
+# What makes a test a `build` test: it uses a fixture that builds (also through
+# request.getfixturevalue("default_" + brand)), or it builds, compiles or starts a server itself.
+BUILDS = re.compile(r"\b(default_|sdk_futu|sdk_moomoo|small_(built|clang|system|pb321|pb29|abi0)|conan_server|redis_url|project_copy|"
+                    r"must_build\(|consume\(|start\(|tools\.cmake\(\)|\"g\+\+\"|\"cc\"|run_readme|make_venv\()")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import inspect
+
+    for item in items:
+        fn = getattr(item, "function", None)
+        text = " ".join(getattr(item, "fixturenames", ())) + (inspect.getsource(fn) if fn is not None else "")
+        if BUILDS.search(text):
+            item.add_marker(pytest.mark.build)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # One cache for the whole session (and its subprocesses): downloads, unpacked sources, builds.
     # It lives where the driver puts it by default, under HOME, and HOME is a folder whose name has

@@ -17,8 +17,10 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from opend_build.sdk import BRANDS as LIBS
+from opend_build.sdk import import_closure  # noqa: F401 - the tests' SDKs are assembled with it
+
 DATA = Path(__file__).resolve().parent / "data"
-LIBS = {"futu": "FTAPI", "moomoo": "MMAPI"}
 STALE = '#error "stale vendor-generated header: the build must use its own"\n'
 BOM = b"\xef\xbb\xbf"
 
@@ -58,21 +60,6 @@ def channel_library(lib: str, dest: Path) -> Path:
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(dest), str(src)], check=True)
     src.unlink()
     return dest
-
-
-def import_closure(proto_dir: Path, names: list[str]) -> list[str]:
-    """`names` and every file they import, transitively."""
-    found: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if name in found:
-            continue
-        found.add(name)
-        for line in (proto_dir / name).read_text(encoding="utf-8").splitlines():
-            if line.startswith("import "):
-                todo.append(line.split('"')[1])
-    return sorted(found)
 
 
 # The five protocol files in which moomoo's set differs from futu's.

@@ -9,6 +9,7 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from conftest import must_build, run_driver
 from test_plan import TOOLS
 
@@ -16,6 +17,7 @@ from opend_build import compiler_cache, options
 from opend_build.inputs import resolve
 from opend_build.plan import Tools, make_plan
 from opend_build.platforms import Toolchain, toolchain_for
+from opend_build.steps import Action
 
 STATS = {"stats": {"compile_requests": 10, "requests_not_cacheable": 1, "cache_hits": {"counts": {"C/C++": 7}},
                    "cache_misses": {"counts": {"C/C++": 2}}}, "cache_location": "Redis: redis://127.0.0.1:6379/"}
@@ -50,8 +52,8 @@ def test_plan_runs_compiles_through_this_builds_own_server() -> None:
     assert "/cache" in env["SCCACHE_BASEDIRS"].split(":")  # build folders and unpacked inputs leave the key
     builds = [s for s in plan.steps if s.kind == "build"]
     assert all(dict(s.env)["SCCACHE_SERVER_UDS"] == env["SCCACHE_SERVER_UDS"] for s in builds)
-    titles = [(s.phase, s.args[0][1]) for s in plan.steps if s.kind == "action"]
-    assert titles.index(("cache", "sccache_start")) < titles.index(("cache", "sccache_stats")) < titles.index(("publish", "publish"))
+    titles = [(s.phase, s.action) for s in plan.steps if s.kind == "action"]
+    assert titles.index(("cache", Action.SCCACHE_START)) < titles.index(("cache", Action.SCCACHE_STATS)) < titles.index(("publish", Action.PUBLISH))
     without = make_plan(options.parse(["--os", "linux"]), Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux"),
                         resolve(options.parse(["--os", "linux"])), Path("/cache"), TOOLS, Path("/w"))
     assert not without.cache_env and not any("LAUNCHER" in a for s in without.steps for a in s.argv)
@@ -113,6 +115,7 @@ def test_sccache_over_redis_shares_objects_between_two_build_roots(redis_url: st
     assert not set(folders[0]) & set(folders[1])  # no build folder name in common: the hits did not depend on them
 
 
+@pytest.mark.build  # starts a real sccache server against a backend that never answers (10 s)
 def test_unreachable_backend_fails_clearly(small_sdk: Path, tmp_path: Path) -> None:
     """A shared cache that cannot be reached stops the build before any compile, saying what to check."""
     r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--cache", "sccache", "--out", str(tmp_path / "out"),

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import Built, consume
 
+from opend_build.sdk import BRANDS
 from opend_build.sources import sha256_file
 
 
-@pytest.mark.parametrize("brand,lib", [("futu", "FTAPI"), ("moomoo", "MMAPI")])
+@pytest.mark.parametrize("brand,lib", sorted(BRANDS.items()))
 def test_default_build_outputs(brand: str, lib: str, request: pytest.FixtureRequest) -> None:
     built: Built = request.getfixturevalue(f"default_{brand}")
     out = built.out
@@ -37,7 +38,7 @@ def test_default_build_outputs(brand: str, lib: str, request: pytest.FixtureRequ
     assert "#if GOOGLE_PROTOBUF_VERSION < 3005000" in (out / "Include/Proto/Qot_Sub.pb.h").read_text()
 
 
-@pytest.mark.parametrize("brand,lib", [("futu", "FTAPI"), ("moomoo", "MMAPI")])
+@pytest.mark.parametrize("brand,lib", sorted(BRANDS.items()))
 def test_default_manifest(brand: str, lib: str, request: pytest.FixtureRequest, pins) -> None:  # type: ignore[no-untyped-def]
     built: Built = request.getfixturevalue(f"default_{brand}")
     m = json.loads((built.out / "build-manifest.json").read_text())
@@ -81,7 +82,7 @@ def test_unity_batches_are_bounded_by_generated_size(default_futu: Built) -> Non
         assert default_futu.summary["phases"]["sdk"]["compiled"] == len(batches) + 1  # + the precompiled header
 
 
-@pytest.mark.parametrize("brand,lib", [("futu", "FTAPI"), ("moomoo", "MMAPI")])
+@pytest.mark.parametrize("brand,lib", sorted(BRANDS.items()))
 def test_consumer_round_trip(brand: str, lib: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     built: Built = request.getfixturevalue(f"default_{brand}")
     assert "round-trip ok" in consume(built.out, lib, tmp_path / "consumer")

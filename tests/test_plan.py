@@ -10,6 +10,7 @@ from opend_build import options, sdk
 from opend_build.inputs import resolve
 from opend_build.plan import Tools, default_out, make_plan
 from opend_build.platforms import Toolchain
+from opend_build.steps import Action
 
 TOOLS = Tools("/opt/cmake/bin/cmake", "/opt/bin/ninja")
 GCC = Toolchain(os="linux", compiler="gcc", cxx="/usr/bin/g++", version="12.2.0", bin_dir="Bin/Linux", cmake_args=("-DCMAKE_CXX_COMPILER=/usr/bin/g++",))
@@ -43,7 +44,7 @@ def test_jobs_and_out_reach_the_commands() -> None:
     plan = plan_for("-j", "3", "--out", "/tmp/o")
     builds = [s for s in plan.steps if s.kind == "build"]
     assert all(s.argv[-2:] == ("--parallel", "3") for s in builds)
-    assert plan.steps[-1].args == (("action", "publish"), ("staging", "/tmp/.o.staging"), ("out", "/tmp/o"))
+    assert plan.steps[-1].action is Action.PUBLISH and plan.steps[-1].args == (("staging", "/tmp/.o.staging"), ("out", "/tmp/o"))
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:

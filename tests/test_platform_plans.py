@@ -12,6 +12,7 @@ from opend_build import errors, options
 from opend_build.inputs import resolve
 from opend_build.plan import Plan, Tools, make_plan
 from opend_build.platforms import toolchain_for, windows
+from opend_build.steps import Action
 
 TOOLS = Tools("cmake", "ninja")
 
@@ -61,7 +62,7 @@ def test_macos_archs(arch: str, cmake_archs: str) -> None:
     assert "-DCMAKE_CXX_FLAGS=-stdlib=libc++" in argv and "-DCMAKE_OSX_DEPLOYMENT_TARGET=10.15" in argv
     assert p.toolchain.bin_dir == "Bin/Mac/Release"  # as the SDK ships it
     post = p.steps[-1]
-    assert post.phase == "post" and dict(post.args) == {"action": "clear_quarantine", "folder": str(p.out / "Bin/Mac/Release")}
+    assert post.phase == "post" and post.action is Action.CLEAR_QUARANTINE and dict(post.args) == {"folder": str(p.out / "Bin/Mac/Release")}
 
 
 def test_macos_default_is_universal2_and_deployment_target_option() -> None:

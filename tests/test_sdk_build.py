@@ -13,6 +13,8 @@ import pytest
 import sdkfactory
 from conftest import Built, consume, must_build
 
+from opend_build.sdk import BRANDS
+
 
 def tree_digest(root: Path) -> dict[str, str]:
     return {
@@ -22,7 +24,7 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("brand,lib", [("futu", "FTAPI"), ("moomoo", "MMAPI")])
+@pytest.mark.parametrize("brand,lib", sorted(BRANDS.items()))
 def test_sdk_build_makes_the_full_library(brand: str, lib: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     built: Built = request.getfixturevalue(f"sdk_{brand}")
     out = built.out

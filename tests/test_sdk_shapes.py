@@ -171,7 +171,7 @@ def test_cmake_default_bin_dir_agrees_with_the_driver(argv: list[str], tmp_path:
 def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:
     """The publish record skips install only where Ninja's log tells that nothing ran; with the
     Visual Studio generator an edited .proto rebuilt by MSBuild must reach the output."""
-    from opend_build import manifest, options
+    from opend_build import options, published
     from opend_build.inputs import resolve
     from opend_build.plan import Tools, make_plan
     from opend_build.platforms import toolchain_for
@@ -181,8 +181,8 @@ def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:
         plan = make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), tmp_path / target / "cache", Tools("cmake", "ninja"), tmp_path)
         plan.out.mkdir(parents=True)
         (plan.out / "build-manifest.json").write_text("{}")
-        manifest.remember(plan)
-        assert manifest.up_to_date(plan) is expect, (target, plan.toolchain.generator)
+        published.remember(plan)
+        assert published.up_to_date(plan) is expect, (target, plan.toolchain.generator)
 
 
 @pytest.mark.parametrize("folder", ["protobuf-3.5.1", "protobuf"])

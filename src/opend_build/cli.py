@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -16,7 +17,7 @@ from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, 
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
-from .runner import Report, Runner
+from .runner import Report, Runner, write_json
 from .sdk import BRANDS
 
 
@@ -27,10 +28,23 @@ def build_plan(options: Options) -> Plan:
             f"--os {options.os} cannot be built on this {host} machine",
             f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan",
         )
-    toolchain = toolchain_for(options, probe=options.os == host)
+    missing: list[str] = []
+
+    def or_missing(find, fallback):  # type: ignore[no-untyped-def]
+        """What the run needs from this machine; a --dry-run prints the plan without it and says so."""
+        try:
+            return find()
+        except ToolchainError as exc:
+            if not options.dry_run:
+                raise
+            missing.append(f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
+            return fallback()
+
+    toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
     inputs = inputs_mod.resolve(options)
-    sccache = "" if options.cache != "sccache" else (tools.sccache() if options.os == host else "sccache")
-    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd())
+    sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
+    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
+                     env=dict(os.environ), missing=tuple(missing))
 
 
 def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
@@ -87,11 +101,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_doctor(options: Options) -> int:
-    import os
-    import tempfile
-    from pathlib import PurePosixPath
-
-    from . import archives, doctor, sdk
+    from . import doctor, sdk
     from .platforms import linux
 
     target = options.sdk or options.out
@@ -103,19 +113,10 @@ def run_doctor(options: Options) -> int:
         return 0
     cxx = linux._find(options.compiler or "gcc") if host == "linux" else (doctor.default_cxx() or "c++")
     flags = (["-stdlib=libc++"] if options.compiler == "clang" else []) + ([f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}"] if options.cxx11_abi is not None else [])
-    if target.is_dir():
-        doctor.report(target / sdk.find_root(sdk.paths_of(sdk.list_tree(target))), host, cxx, flags, env)
-        return 0
-    tree = sdk.open_sdk(target, options.brand)
-    with tempfile.TemporaryDirectory() as tmp:
-        keep = ("Bin", "Include/google/protobuf/stubs/common.h")
-
-        def select(p: PurePosixPath) -> PurePosixPath | None:
-            rel = PurePosixPath(*p.parts[len(PurePosixPath(tree.root).parts):]) if tree.root else p
-            return rel if any(str(rel) == k or str(rel).startswith(k + "/") for k in keep) else None
-
-        unpacked = archives.extract(target, Path(tmp) / "sdk", select)
-        doctor.report(unpacked, host, cxx, flags, env)
+    # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
+    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand))
+    Runner(None, options.verbose, options.lock_timeout).execute(unpack, sources.cache_root() / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
+    doctor.report(root, host, cxx, flags, env)
     return 0
 
 
@@ -123,11 +124,12 @@ def run_inputs(options: Options) -> int:
     """Prepare the inputs (fetch, verify, unpack) and print them as a CMake script of cache
     entries: how the CMake project gets the driver's inputs when it is configured by something
     else (an IDE preset, Conan, scikit-build-core)."""
-    from .runner import ACTIONS
+    import hashlib
 
     resolved = inputs_mod.resolve(options)
-    for p in resolved.prepare:
-        ACTIONS[p.action](**dict(p.args))
+    # Progress on stderr: stdout is the script CMake reads.
+    log = sources.cache_root() / "logs" / f"inputs-{hashlib.sha256(resolved.identity.encode()).hexdigest()[:12]}.log"
+    Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr).execute(resolved.prepare, log)
     for key, value in inputs_mod.cmake_entries(resolved).items():
         print(f'set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)')
     return 0
@@ -168,8 +170,7 @@ def run(options: Options) -> int:
     summary = summarize(plan, report, time.monotonic() - started)
     print_summary(summary)
     if options.summary_json:
-        options.summary_json.parent.mkdir(parents=True, exist_ok=True)
-        options.summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_json(options.summary_json, summary)
     return 0
 
 

@@ -15,15 +15,13 @@ from .errors import ProtobufSourceError
 from .options import Options, host_os
 from .protobuf import Protobuf
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
+from .steps import SKIP_PRESENT, Action, Step, action_step
+
+SKIP_VERIFIED = "skipped when the cached download matches its sha256"
 
 
-@dataclass(frozen=True)
-class Prepare:
-    """A fetch/unpack action for the runner: name of the action and its arguments."""
-
-    action: str  # "fetch" | "unpack_pin" | "unpack_sdk" | "unpack_protobuf"
-    title: str
-    args: tuple[tuple[str, str], ...]
+def _fetch(title: str, pin: str) -> Step:
+    return action_step("inputs", title, Action.FETCH, SKIP_VERIFIED, pin=pin)
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,10 @@ class Inputs:
     source_dir: Path | None
     protobuf: Protobuf
     channel_libs: tuple[Path, ...]
-    prepare: tuple[Prepare, ...]
+    prepare: tuple[Step, ...]  # fetch and unpack: the plan's first steps
     channel_source_dir: Path | None = None  # Src/<Lib>Channel/, compiled into lib<Lib> (10.x)
     notes: tuple[str, ...] = ()
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
-
-
-def _args(**kw: object) -> tuple[tuple[str, str], ...]:
-    return tuple((k, str(v)) for k, v in kw.items())
 
 
 def _default(options: Options) -> Inputs:
@@ -53,8 +47,8 @@ def _default(options: Options) -> Inputs:
     brand = options.brand or "futu"
     proto_pin = pins[brand]
     prepare = [
-        Prepare("fetch", f"fetch {proto_pin.filename}", _args(pin=brand)),
-        Prepare("unpack_pin", f"unpack {proto_pin.subdir}/*.proto", _args(pin=brand, suffix=".proto")),
+        _fetch(f"fetch {proto_pin.filename}", brand),
+        action_step("inputs", f"unpack {proto_pin.subdir}/*.proto", Action.UNPACK_PIN, SKIP_PRESENT, pin=brand, suffix=".proto"),
     ]
     pb = _protobuf(options, None, prepare, pins)
     return Inputs(
@@ -85,7 +79,7 @@ def _protobuf_record(pb: Protobuf) -> dict[str, str]:
     return {"provider": pb.provider, "version": pb.version, "origin": pb.origin, "identity": pb.identity}
 
 
-def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Prepare]) -> Protobuf:
+def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Step]) -> Protobuf:
     """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
     tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
     is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
@@ -93,9 +87,9 @@ def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Prep
     dest = protobuf_unpack_dir(pin.src_digest)
     bundle = pin.layout == "bundle"
     prepare += [
-        Prepare("fetch", f"fetch {pin.filename}", _args(pin=name)),
-        Prepare("unpack_protobuf", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}",
-                _args(archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else "")),
+        _fetch(f"fetch {pin.filename}", name),
+        action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
+                    SKIP_PRESENT, archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
     ]
     origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
     if bundle:
@@ -113,7 +107,7 @@ def _system_protobuf(options: Options) -> Protobuf:
     return protobuf.installed(None, [p / "include" for p in prefixes], protobuf.which_protoc())
 
 
-def _protobuf(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Prepare], pins: dict[str, sources.Pin]) -> Protobuf:
+def _protobuf(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin]) -> Protobuf:
     """--protobuf, or without it the SDK's own protobuf source, or the pinned default."""
     value = options.protobuf
     if value is None:
@@ -145,7 +139,7 @@ def protobuf_unpack_dir(digest: str) -> Path:
     return sources.cache_root() / "sources" / f"protobuf-{digest[:16]}"
 
 
-def _protobuf_source(path: Path, prepare: list[Prepare], described: tuple[str, str | None] | None = None) -> Protobuf:
+def _protobuf_source(path: Path, prepare: list[Step], described: tuple[str, str | None] | None = None) -> Protobuf:
     """A protobuf source to build: an archive (unpacked by a step) or a folder.
 
     An archive is known by the digest of its C++ sources, so equal sources share one protobuf
@@ -153,7 +147,7 @@ def _protobuf_source(path: Path, prepare: list[Prepare], described: tuple[str, s
     if archives.is_archive(path):
         digest, version = described or protobuf_src.describe_archive(path)
         dest = protobuf_unpack_dir(digest)
-        prepare.append(Prepare("unpack_protobuf", f"unpack protobuf sources from {path.name}", _args(archive=path, dest=dest, digest=digest)))
+        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, SKIP_PRESENT, archive=path, dest=dest, digest=digest))
         return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
     src = find_protobuf_src(path)
     if src is None:
@@ -164,17 +158,21 @@ def _protobuf_source(path: Path, prepare: list[Prepare], described: tuple[str, s
     return Protobuf("build", protobuf.version_in(src) or "", str(src), f"dir:{src}", src=src)
 
 
+def sdk_location(sdk_path: Path, tree: SdkTree) -> tuple[Path, str, tuple[Step, ...]]:
+    """Where the SDK's root will be on disk, its archive's sha256 ("" for a folder), and the step
+    that unpacks an archive into the cache (once per content: the folder is named by the sha256)."""
+    if sdk_path.is_dir():
+        return (sdk_path / tree.root if tree.root else sdk_path), "", ()
+    sdk_sha = sources.sha256_file(sdk_path)
+    unpacked = sources.cache_root() / "sdk" / f"{sdk_sha[:16]}"
+    step = action_step("inputs", f"unpack {sdk_path.name}", Action.UNPACK_SDK, SKIP_PRESENT, archive=sdk_path, dest=unpacked)
+    return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
+
+
 def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand)
-    prepare: list[Prepare] = []
-    if sdk_path.is_dir():
-        root = sdk_path / tree.root if tree.root else sdk_path
-        sdk_sha = ""
-    else:
-        sdk_sha = sources.sha256_file(sdk_path)
-        unpacked = sources.cache_root() / "sdk" / f"{sdk_sha[:16]}"
-        prepare.append(Prepare("unpack_sdk", f"unpack {sdk_path.name}", _args(archive=sdk_path, dest=unpacked)))
-        root = unpacked / tree.root if tree.root else unpacked
+    root, sdk_sha, unpack = sdk_location(sdk_path, tree)
+    prepare: list[Step] = list(unpack)
 
     sdk_protobuf = None
     if tree.protobuf is not None and options.protobuf is None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,9 @@ from .options import Options
 from .platforms import Toolchain
 from .protobuf import language_level
 from .sources import project_root
+from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
+
+__all__ = ["Plan", "Step", "Tools", "default_out", "make_plan", "staging_for"]
 
 
 @dataclass(frozen=True)
@@ -25,24 +27,6 @@ class Tools:
     cmake: str
     ninja: str
     sccache: str = ""  # only with --cache sccache
-
-
-@dataclass(frozen=True)
-class Step:
-    phase: str  # "inputs", "protobuf", "sdk", "install", "publish"
-    title: str
-    kind: str  # "action" (done by the runner in Python), "configure", "build", "command"
-    argv: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    args: tuple[tuple[str, str], ...] = ()
-    build_dir: str = ""
-
-    def render(self) -> str:
-        if self.kind == "action":
-            detail = " ".join(f"{k}={shlex.quote(v)}" for k, v in (*self.env, *self.args))
-            return f"[{self.phase}] {self.title}: {detail}".rstrip(": ")
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
-        return f"[{self.phase}] {self.title}:\n    {(env + ' ') if env else ''}{shlex.join(self.argv)}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +47,12 @@ class Plan:
     steps: tuple[Step, ...] = field(default=())
     cache_env: tuple[tuple[str, str], ...] = ()  # --cache sccache: this build's server and base folders
     sccache: str = ""
+    cache_backend: str = ""  # where sccache keeps its cache, as the environment given to planning says
+    missing: tuple[str, ...] = ()  # what this machine lacks to run the plan (a --dry-run still prints it)
+
+    @property
+    def log(self) -> Path:
+        return self.sdk_build.with_suffix(".log")
 
     def _sources_lines(self) -> list[str]:
         i = self.inputs
@@ -92,11 +82,14 @@ class Plan:
             f"  inputs: {self.inputs.origin}",
             *self._sources_lines(),
             pb_line,
-            f"  out: {self.out} (checked first: new, empty, or made by opend-build)",
+            f"  out: {self.out} (checked first: new, empty, or made by opend-build; else exit 2 before anything runs)",
             f"  build folders: {folders}",
+            f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",
+            f"  log: {self.log}",
         ]
         if self.sccache:
-            head.append(f"  compiler cache: sccache, backend {compiler_cache.backend(os.environ)}")
+            head.append(f"  compiler cache: sccache, backend {self.cache_backend}")
+        head += [f"  missing on this machine: {m}" for m in self.missing]
         return "\n".join(head + [s.render() for s in self.steps])
 
 
@@ -112,15 +105,19 @@ def staging_for(out: Path) -> Path:
     return out.with_name(f".{out.name}.staging")
 
 
-def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Path, tools: Tools, cwd: Path) -> Plan:
-    """The whole build as steps. `tools` are cmake and ninja; `cwd` resolves a relative --out."""
+def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Path, tools: Tools, cwd: Path,
+              env: Mapping[str, str] | None = None, project: Path | None = None, missing: tuple[str, ...] = ()) -> Plan:
+    """The whole build as steps. `tools` are cmake and ninja; `cwd` resolves a relative --out;
+    `env` is the environment the run will have (sccache's settings); `project` the checkout."""
+    env_in = dict(env or {})
+    project = project or project_root()
     cmake = tools.cmake
     out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type))
     staging = staging_for(out)
     # Keyed by the checkout too: two checkouts may differ in their CMake code, and CMake refuses a
     # build folder configured from another source folder.
     pb = inputs.protobuf
-    pb_key = _key("protobuf", pb.identity, toolchain.key(), options.build_type, cmake, str(project_root()))
+    pb_key = _key("protobuf", pb.identity, toolchain.key(), options.build_type, cmake, str(project))
     sdk_key = _key("sdk", inputs.identity, pb_key)
     pb_build = cache / "build" / f"protobuf-{pb_key}"
     sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
@@ -132,8 +129,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # Paths under these folders leave the cache key (the longest that matches), so machines
         # whose home, checkout or tools sit elsewhere - and whose build folders are therefore
         # named differently - share hits.
-        bases = [sdk_build, pb_build, cache, project_root(), *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else []), *([pb.abseil] if pb.abseil else [])]
-        cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, compiler_cache.tmp_dir())
+        bases = [sdk_build, pb_build, cache, project, *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else []), *([pb.abseil] if pb.abseil else [])]
+        cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, Path(env_in.get("TMPDIR") or "/tmp"))
         env = env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
     if toolchain.generator == "Ninja":
@@ -141,9 +138,9 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     jobs = str(options.jobs)
     config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
 
-    steps: list[Step] = [Step("inputs", p.title, "action", args=(("action", p.action), *p.args)) for p in inputs.prepare]
+    steps: list[Step] = list(inputs.prepare)
     if cache_env:
-        steps.append(Step("cache", "start this build's sccache server", "action", env=cache_env, args=(("action", "sccache_start"), ("sccache", tools.sccache))))
+        steps.append(action_step("cache", "start this build's sccache server", Action.SCCACHE_START, env=cache_env, sccache=tools.sccache))
     entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir}
     if pb.provider == "build":
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
@@ -151,24 +148,25 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD")]
         steps += [
             Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
-                 (cmake, "-S", str(project_root() / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree),
+                 (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED),
             Step("protobuf", "build protobuf", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
             Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
         ]
         entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
     sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
     steps += [
-        Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project_root()), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build)),
+        Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build),
+             skip_when=SKIP_CONFIGURED),
         Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),
-        *([Step("cache", "compiler cache statistics", "action", env=cache_env, args=(("action", "sccache_stats"), ("sccache", tools.sccache)))] if cache_env else []),
-        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env),
-        Step("install", "write build-manifest.json", "action", args=(("action", "manifest"), ("dir", str(staging)), ("build", str(sdk_build)))),
-        Step("publish", f"replace {out.name} atomically", "action", args=(("action", "publish"), ("staging", str(staging)), ("out", str(out)))),
+        *([action_step("cache", "compiler cache statistics", Action.SCCACHE_STATS, env=cache_env, sccache=tools.sccache)] if cache_env else []),
+        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env, skip_when=SKIP_PUBLISHED),
+        action_step("install", "write build-manifest.json", Action.MANIFEST, SKIP_PUBLISHED, dir=staging, build=sdk_build),
+        action_step("publish", f"replace {out.name} atomically", Action.PUBLISH, SKIP_PUBLISHED, staging=staging, out=out),
     ]
     if options.os == "macos":
         # The vendor's FAQ: downloaded dylibs carry com.apple.quarantine and will not load until cleared.
-        steps.append(Step("post", "clear com.apple.quarantine where present", "action",
-                          args=(("action", "clear_quarantine"), ("folder", str(out / toolchain.bin_dir)))))
+        steps.append(action_step("post", "clear com.apple.quarantine where present", Action.CLEAR_QUARANTINE, SKIP_PUBLISHED,
+                                 folder=out / toolchain.bin_dir))
     return Plan(
         os=options.os,
         brand=inputs.brand,
@@ -186,4 +184,6 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         steps=tuple(steps),
         cache_env=cache_env,
         sccache=tools.sccache if cache_env else "",
+        cache_backend=compiler_cache.backend(env_in) if cache_env else "",
+        missing=missing,
     )

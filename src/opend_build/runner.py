@@ -13,14 +13,16 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, sources
+from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, published, sources
 from .diagnose import diagnose
 from .errors import DiskError, ProtobufSourceError, ToolchainError, UsageError
-from .plan import Plan, Step
+from .plan import Plan
+from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step
 
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 
@@ -63,10 +65,10 @@ class Progress:
         self.say(f"==> [{index}/{total}] {step.phase}: {step.title}")
         self.last_pct = -100
 
-    def build(self, label: str, done: int, total: int, what: str) -> None:
+    def build(self, label: str, done: int, total: int, what: str, batches: Mapping[str, list[str]] | None = None) -> None:
         pct = done * 100 // max(total, 1)
         now = time.monotonic()
-        line = f"    {label}: {done}/{total} ({pct}%) {short(what)}"
+        line = f"    {label}: {done}/{total} ({pct}%) {short(what, batches)}"
         if self.tty:
             if now - self.last > 0.2 or done == total:
                 self.stream.write("\r" + line[: shutil.get_terminal_size().columns - 1] + "\x1b[K")
@@ -81,10 +83,20 @@ class Progress:
             self.last = now
 
 
-def short(what: str) -> str:
-    """'Building CXX object CMakeFiles/x.dir/a/b/Qot_Sub.pb.cc.o' -> 'compile Qot_Sub.pb.cc'."""
+UNITY_FILE = re.compile(r"unity_(batch\d+)_cxx\.cxx")
+
+
+def short(what: str, batches: Mapping[str, list[str]] | None = None) -> str:
+    """'Building CXX object CMakeFiles/x.dir/a/b/Qot_Sub.pb.cc.o' -> 'compile Qot_Sub.pb.cc'; a unity
+    batch by the .proto files in it: 'compile Qot_Sub, Qot_GetKL (+2)'."""
     if what.startswith("Building CXX object "):
-        return "compile " + Path(what.split()[-1]).name.removesuffix(".o")
+        name = Path(what.split()[-1]).name.removesuffix(".o")
+        m = UNITY_FILE.fullmatch(name)
+        protos = (batches or {}).get(m.group(1), []) if m else []
+        if protos:
+            more = f" (+{len(protos) - 2})" if len(protos) > 2 else ""
+            return f"compile {', '.join(protos[:2])}{more}"
+        return "compile " + name
     if what.startswith("protoc "):
         return what
     return what.split(" ")[0].lower() if what else ""
@@ -146,6 +158,15 @@ def _renameat2_exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def unity_batches(build_dir: str) -> dict[str, list[str]]:
+    """The .proto files of each unity batch, as the configure step wrote them (none without batches)."""
+    try:
+        lines = (Path(build_dir) / "opend-unity-batches.txt").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    return {parts[0]: parts[1:] for parts in (line.split() for line in lines) if parts}
+
+
 def old_for(out: Path) -> Path:
     return out.with_name(f".{out.name}.old")
 
@@ -186,52 +207,62 @@ def _act_publish(staging: str, out: str) -> None:
 
 
 class Runner:
-    def __init__(self, plan: Plan, verbose: bool = False, lock_timeout: float = 1800.0, stream: TextIO = sys.stdout) -> None:
+    def __init__(self, plan: Plan | None, verbose: bool = False, lock_timeout: float = 1800.0, stream: TextIO = sys.stdout) -> None:
+        """`plan` is the build being run; None for a subcommand that runs steps of its own (inputs)."""
         self.plan = plan
         self.verbose = verbose
         self.lock_timeout = lock_timeout
         self.progress = Progress(stream, verbose)
         self.report = Report()
-        self.log_path = plan.sdk_build.with_suffix(".log")
+        self.log_path = plan.log if plan else Path(os.devnull)
         self.paused = False
         self.cache_server: tuple[str, dict[str, str]] | None = None  # (sccache, env) while ours runs
 
     def run(self) -> Report:
         plan = self.plan
+        assert plan is not None
         check_out_is_ours(plan.out)
         with locks.hold(plan.locks, self.lock_timeout, self.progress.say):
             recover(plan.out, plan.staging)
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.report.log = str(self.log_path)
             try:
-                with open(self.log_path, "w", encoding="utf-8", errors="replace") as log:
-                    publishing = False
-                    for i, step in enumerate(plan.steps, 1):
-                        if step.phase in manifest.PUBLISH_PHASES and not publishing:
-                            publishing = True
-                            self.report.up_to_date = manifest.up_to_date(plan)
-                            if self.report.up_to_date:
-                                self.progress.say("==> the output is up to date: nothing to install or publish")
-                            else:
-                                manifest.forget(plan)
-                        if self.report.up_to_date:
-                            continue
-                        self._maybe_pause(step)
-                        self.progress.step(step, i, len(plan.steps))
-                        started = time.monotonic()
-                        self._run_step(step, log)
-                        self.report.phase(step.phase).seconds += time.monotonic() - started
-                    if publishing and not self.report.up_to_date:
-                        manifest.remember(plan)
-            except OSError as exc:
-                if exc.errno == 28:
-                    raise DiskError(f"no space left on device ({exc.filename or 'writing'})", "free disk space and run again") from exc
-                raise
+                self.execute(plan.steps, self.log_path)
             finally:
-                self._stop_cache_server()
                 if plan.staging.exists():
                     shutil.rmtree(plan.staging, ignore_errors=True)
         return self.report
+
+    def execute(self, steps: tuple[Step, ...], log_path: Path) -> None:
+        """Run `steps` in order, logged to `log_path`, applying each step's skip condition as the
+        plan states it. Every subcommand's side effects go through here."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self.report.log = str(log_path)
+        published_checked = False
+        try:
+            with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+                for i, step in enumerate(steps, 1):
+                    if step.skip_when == SKIP_PUBLISHED and not published_checked:
+                        published_checked = True
+                        self.report.up_to_date = published.up_to_date(self.plan)
+                        if self.report.up_to_date:
+                            self.progress.say("==> the output is up to date: nothing to install or publish")
+                        else:
+                            published.forget(self.plan)
+                    if step.skip_when == SKIP_PUBLISHED and self.report.up_to_date:
+                        continue
+                    self._maybe_pause(step)
+                    self.progress.step(step, i, len(steps))
+                    started = time.monotonic()
+                    self._run_step(step, log)
+                    self.report.phase(step.phase).seconds += time.monotonic() - started
+                if published_checked and not self.report.up_to_date:
+                    published.remember(self.plan)
+        except OSError as exc:
+            if exc.errno == 28:
+                raise DiskError(f"no space left on device ({exc.filename or 'writing'})", "free disk space and run again") from exc
+            raise
+        finally:
+            self._stop_cache_server()
 
     def _maybe_pause(self, step: Step) -> None:
         """Fault-injection hook for the test suite: OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> stops
@@ -249,24 +280,10 @@ class Runner:
         log.write(f"\n===== {step.render()}\n")
         log.flush()
         if step.kind == "action":
-            args = dict(step.args)
-            action = args.pop("action")
-            if action == "manifest":
-                manifest.write(self.plan, Path(args["build"]), Path(args["dir"]))
-                return
-            if action == "sccache_start":
-                self._start_cache_server(args["sccache"], dict(step.env), log)
-                return
-            if action == "sccache_stats":
-                self.report.cache = self._cache_stats()
-                self.progress.say(f"    sccache: {self.report.cache.line()}")
-                return
-            result = ACTIONS[action](**args)
-            if action == "clear_quarantine":
-                self.report.notes.append(f"cleared com.apple.quarantine from {len(result)} file(s)")
-                self.progress.say(f"    {self.report.notes[-1]}")
+            assert step.action is not None
+            ACTIONS[step.action](self, step, log)
             return
-        if step.kind == "configure":
+        if step.skip_when == SKIP_CONFIGURED:
             stamp = Path(step.build_dir) / ".opend-configure-stamp"
             digest = hashlib.sha256(json.dumps([step.argv, step.env]).encode()).hexdigest()
             if stamp.is_file() and stamp.read_text() == digest and (Path(step.build_dir) / "build.ninja").is_file():
@@ -308,6 +325,7 @@ class Runner:
         tail: deque[str] = deque(maxlen=4000)
         stats = self.report.phase(step.phase)
         label = step.phase
+        batches = unity_batches(step.build_dir) if step.kind == "build" else {}
         proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, errors="replace", bufsize=1)
         try:
             assert proc.stdout is not None
@@ -324,7 +342,7 @@ class Runner:
                     elif what.startswith("protoc "):
                         stats.generated += 1
                     if not self.verbose:
-                        self.progress.build(label, done, total, what)
+                        self.progress.build(label, done, total, what, batches)
                 if self.verbose:
                     self.progress.say("    " + line)
             rc = proc.wait()
@@ -338,7 +356,13 @@ class Runner:
                     proc.wait()
             log.flush()
         if rc != 0:
-            raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir)
+            raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir if self.plan else None)
+
+
+def write_json(path: Path, data: object) -> None:
+    """A JSON report (--summary-json) where the user asked for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def clear_quarantine(folder: str) -> list[str]:
@@ -351,11 +375,53 @@ def clear_quarantine(folder: str) -> list[str]:
     return cleared
 
 
-ACTIONS = {
-    "clear_quarantine": clear_quarantine,
-    "fetch": _act_fetch,
-    "unpack_pin": _act_unpack_pin,
-    "unpack_sdk": _act_unpack_sdk,
-    "unpack_protobuf": _act_unpack_protobuf,
-    "publish": _act_publish,
+# --- the action registry: one handler per Action, one signature -------------------------------
+
+Handler = Callable[["Runner", Step, TextIO], None]
+
+
+def _args(step: Step) -> dict[str, str]:
+    return dict(step.args)
+
+
+def _do_sccache_start(r: Runner, step: Step, log: TextIO) -> None:
+    r._start_cache_server(_args(step)["sccache"], dict(step.env), log)
+
+
+def _do_sccache_stats(r: Runner, step: Step, log: TextIO) -> None:
+    r.report.cache = r._cache_stats()
+    r.progress.say(f"    sccache: {r.report.cache.line()}")
+
+
+def _do_manifest(r: Runner, step: Step, log: TextIO) -> None:
+    a = _args(step)
+    manifest.write(r.plan, Path(a["build"]), Path(a["dir"]))
+
+
+def _do_clear_quarantine(r: Runner, step: Step, log: TextIO) -> None:
+    cleared = clear_quarantine(_args(step)["folder"])
+    r.report.notes.append(f"cleared com.apple.quarantine from {len(cleared)} file(s)")
+    r.progress.say(f"    {r.report.notes[-1]}")
+
+
+def _plain(fn: Callable[..., object]) -> Handler:
+    """A handler for an action that needs nothing of the run but its arguments."""
+
+    def handler(r: Runner, step: Step, log: TextIO) -> None:
+        fn(**_args(step))
+
+    return handler
+
+
+ACTIONS: dict[Action, Handler] = {
+    Action.FETCH: _plain(_act_fetch),
+    Action.UNPACK_PIN: _plain(_act_unpack_pin),
+    Action.UNPACK_SDK: _plain(_act_unpack_sdk),
+    Action.UNPACK_PROTOBUF: _plain(_act_unpack_protobuf),
+    Action.SCCACHE_START: _do_sccache_start,
+    Action.SCCACHE_STATS: _do_sccache_stats,
+    Action.MANIFEST: _do_manifest,
+    Action.PUBLISH: _plain(_act_publish),
+    Action.CLEAR_QUARANTINE: _do_clear_quarantine,
 }
+assert set(ACTIONS) == set(Action), "every Action has its handler"

@@ -196,3 +196,18 @@ def channel_for(target_os: str, channel: tuple[str, ...], build_type: str = "Rel
             if found:
                 return found
     return ()
+
+
+def import_closure(proto_dir: Path, names: list[str]) -> list[str]:
+    """`names` (.proto files in `proto_dir`) and every file they import, transitively."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for line in (proto_dir / name).read_text(encoding="utf-8").splitlines():
+            if line.startswith("import "):
+                todo.append(line.split('"')[1])
+    return sorted(found)

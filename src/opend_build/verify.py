@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tools
-from .errors import BuildError, ToolchainError, VerifyError
+from .errors import ToolchainError, VerifyError
 
 MAX_DEPTH = 3
 INT32 = [-(2**31), 2**31 - 1, 0, 1, -1, 123456]
@@ -129,17 +129,22 @@ def _python_modules(proto_dir: Path, protos: list[str], dest: Path) -> None:
 
 
 def _check_program(out: Path, lib: str, work: Path) -> Path:
+    """Configure and build the check program against the output, through the runner (progress,
+    log, one-line errors) like every build step."""
+    from .runner import Runner
+    from .sources import cache_root
+    from .steps import Step
+
     cmake = tools.cmake()
     src = Path(__file__).resolve().parent / "verify"
     build = work / "check"
-    for argv in (
-        [cmake, "-S", str(src), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}", "-DCMAKE_BUILD_TYPE=Release",
-         f"-DCMAKE_PREFIX_PATH={out}", f"-DOPEND_LIB={lib}"],
-        [cmake, "--build", str(build)],
-    ):
-        r = subprocess.run(argv, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise BuildError(f"the verify check program did not build: {(r.stdout + r.stderr).strip().splitlines()[-1:]}", f"output:\n{r.stdout}{r.stderr}")
+    steps = (
+        Step("verify", "configure the check program", "command",
+             (cmake, "-S", str(src), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}", "-DCMAKE_BUILD_TYPE=Release",
+              f"-DCMAKE_PREFIX_PATH={out}", f"-DOPEND_LIB={lib}")),
+        Step("verify", "build the check program", "build", (cmake, "--build", str(build)), build_dir=str(build)),
+    )
+    Runner(None).execute(steps, cache_root() / "logs" / "verify.log")
     return build / "opend_verify"
 
 

@@ -1,0 +1,82 @@
+"""The design's promises, as facts: every action has one handler, the plan states every skip and
+check the run applies, planning reads only what it is given, --dry-run needs no toolchain, and
+progress names the .proto files a unity batch compiles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from conftest import Built, run_driver
+
+from opend_build import options, runner
+from opend_build.inputs import resolve
+from opend_build.plan import Tools, make_plan
+from opend_build.platforms import Toolchain
+from opend_build.steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action
+
+GCC = Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux")
+
+
+def test_every_action_has_exactly_one_handler() -> None:
+    assert set(runner.ACTIONS) == set(Action)
+
+
+def test_dry_run_states_every_skip_and_check(tmp_path: Path) -> None:
+    r = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.output
+    out = r.stdout
+    assert out.count(f"({SKIP_CONFIGURED})") == 2  # protobuf's and the SDK's configure
+    assert out.count(f"({SKIP_PUBLISHED})") == 3  # install, write the manifest, publish
+    for needle in ("  out: ", "else exit 2 before anything runs", "  locks: ", "  log: ", "skipped when the cached download matches its sha256"):
+        assert needle in out, needle
+    assert not (tmp_path / "o").exists()
+
+
+def test_planning_takes_the_environment_as_an_argument(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SCCACHE_REDIS_ENDPOINT", raising=False)
+    opts = options.parse(["--os", "linux", "--cache", "sccache"])
+
+    def plan(env: dict[str, str]) -> str:
+        return make_plan(opts, GCC, resolve(opts), Path("/cache"), Tools("cmake", "ninja", "/opt/sccache"), Path("/w"), env=env).render()
+
+    assert "backend redis (SCCACHE_REDIS_ENDPOINT=redis://cache:6379)" in plan({"SCCACHE_REDIS_ENDPOINT": "redis://cache:6379"})
+    monkeypatch.setenv("SCCACHE_REDIS_ENDPOINT", "redis://elsewhere:1")  # the process's environment is not read
+    assert "backend local disk (sccache's default folder)" in plan({})
+
+
+def test_dry_run_needs_no_toolchain(tmp_path: Path) -> None:
+    """On a host without clang, --compiler clang --dry-run prints the plan and says what is missing;
+    the real run stops with exit 6 before anything runs."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in ("cc", "c++"):  # nothing named clang++ on this PATH
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), bare / tool)  # type: ignore[arg-type]
+    env = {"PATH": f"{bare}{os.pathsep}{Path(sys.executable).parent}"}
+    r = run_driver("--os", "linux", "--compiler", "clang", "--dry-run", "--out", str(tmp_path / "o"), env=env)
+    assert r.returncode == 0, r.output
+    assert "plan: FTAPI" in r.stdout and "missing on this machine: no C++ compiler found (looked for clang++)" in r.stdout
+    real = run_driver("--os", "linux", "--compiler", "clang", "--out", str(tmp_path / "o"), env=env)
+    assert real.returncode == 6 and "clang++" in real.stderr and not (tmp_path / "o").exists()
+
+
+def test_progress_names_the_protos_of_a_unity_batch(small_built: Built) -> None:
+    assert runner.short("Building CXX object CMakeFiles/opend_sdk.dir/Unity/unity_batch3_cxx.cxx.o",
+                        {"batch3": ["Qot_Sub", "Qot_GetKL", "Qot_GetTicker", "Qot_GetRT"]}) == "compile Qot_Sub, Qot_GetKL (+2)"
+    assert runner.short("Building CXX object CMakeFiles/opend_sdk_sources.dir/Packet.cpp.o", {}) == "compile Packet.cpp"
+    # the real build folder says which .proto files each batch holds, as its configure wrote it
+    build_dir = Path(str(small_built.summary["log"])).with_suffix("")
+    batches = runner.unity_batches(str(build_dir))
+    assert sorted(p for protos in batches.values() for p in protos) == ["Common", "Qot_Common", "Qot_Sub"]
+
+
+def test_inputs_runs_its_steps_through_the_runner() -> None:
+    """`build.py inputs` (how CMake configured by Conan or pip gets its inputs): the runner's
+    progress on stderr, only the CMake script on stdout."""
+    r = run_driver("inputs", "--brand", "futu")
+    assert r.returncode == 0, r.output
+    assert "==> [1/4] inputs: fetch " in r.stderr
+    assert all(line.startswith("set(OPEND_") for line in r.stdout.strip().splitlines()), r.stdout
