@@ -80,3 +80,19 @@ def test_inputs_runs_its_steps_through_the_runner() -> None:
     assert r.returncode == 0, r.output
     assert "==> [1/4] inputs: fetch " in r.stderr
     assert all(line.startswith("set(OPEND_") for line in r.stdout.strip().splitlines()), r.stdout
+
+
+def test_archive_digests_are_remembered_by_size_and_mtime(small_zip: Path, tmp_path: Path) -> None:
+    """Planning an SDK archive reads it whole once (its sha256, the protobuf tarball inside it);
+    later plans of the same file take the digests remembered in the cache, a changed file not."""
+    sdk = Path(shutil.copy2(small_zip, tmp_path / small_zip.name))
+    env = {"OPEND_BUILD_CACHE": str(tmp_path / "cache")}
+    memos = tmp_path / "cache" / "digests"
+    first = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
+    assert first.returncode == 0, first.output
+    assert len(list(memos.iterdir())) == 2  # the archive's sha256, and its protobuf source's digest
+    again = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
+    assert again.stdout == first.stdout and len(list(memos.iterdir())) == 2
+    os.utime(sdk, (1_600_000_000, 1_600_000_000))
+    third = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
+    assert third.stdout == first.stdout and len(list(memos.iterdir())) == 4

@@ -13,7 +13,7 @@ from opend_build.platforms import Toolchain
 from opend_build.steps import Action
 
 TOOLS = Tools("/opt/cmake/bin/cmake", "/opt/bin/ninja")
-GCC = Toolchain(os="linux", compiler="gcc", cxx="/usr/bin/g++", version="12.2.0", bin_dir="Bin/Linux", cmake_args=("-DCMAKE_CXX_COMPILER=/usr/bin/g++",))
+GCC = Toolchain(os="linux", compiler="gcc", cxx="/usr/bin/g++", version="12.2.0", bin_dir="Bin/Linux")
 
 
 def plan_for(*argv: str, cwd: Path = Path("/work")):  # type: ignore[no-untyped-def]

@@ -41,10 +41,11 @@ def build_plan(options: Options) -> Plan:
             return fallback()
 
     toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
-    inputs = inputs_mod.resolve(options)
+    env = dict(os.environ)
+    inputs = inputs_mod.resolve(options, env)
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
     return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
-                     env=dict(os.environ), missing=tuple(missing))
+                     env=env, missing=tuple(missing))
 
 
 def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
@@ -111,8 +112,10 @@ def run_doctor(options: Options) -> int:
         if not doctor.machine(host, options.compiler, env):
             raise ToolchainError("this machine cannot build the SDK yet", "install what the verdict above names")
         return 0
-    cxx = linux._find(options.compiler or "gcc") if host == "linux" else (doctor.default_cxx() or "c++")
-    flags = (["-stdlib=libc++"] if options.compiler == "clang" else []) + ([f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}"] if options.cxx11_abi is not None else [])
+    # The probe compiles as a build would: the toolchain's compiler and flags.
+    toolchain = toolchain_for(options, probe=False)
+    cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
+    flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
     root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand))
     Runner(None, options.verbose, options.lock_timeout).execute(unpack, sources.cache_root() / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
@@ -126,7 +129,7 @@ def run_inputs(options: Options) -> int:
     else (an IDE preset, Conan, scikit-build-core)."""
     import hashlib
 
-    resolved = inputs_mod.resolve(options)
+    resolved = inputs_mod.resolve(options, dict(os.environ))
     # Progress on stderr: stdout is the script CMake reads.
     log = sources.cache_root() / "logs" / f"inputs-{hashlib.sha256(resolved.identity.encode()).hexdigest()[:12]}.log"
     Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr).execute(resolved.prepare, log)

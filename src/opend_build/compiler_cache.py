@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +106,3 @@ def parse_stats(text: str) -> Stats:
         not_cacheable=total("requests_not_cacheable"),
         location=str(data.get("cache_location", "")),
     )
-
-
-def tmp_dir() -> Path:
-    return Path(os.environ.get("TMPDIR") or "/tmp")

@@ -6,22 +6,15 @@ calls for is returned as plan steps, so a --dry-run shows it and the runner does
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import archives, protobuf, protobuf_src, sources
-from .errors import ProtobufSourceError
-from .options import Options, host_os
 from .protobuf import Protobuf
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
+from .settings import Options
 from .steps import SKIP_PRESENT, Action, Step, action_step
-
-SKIP_VERIFIED = "skipped when the cached download matches its sha256"
-
-
-def _fetch(title: str, pin: str) -> Step:
-    return action_step("inputs", title, Action.FETCH, SKIP_VERIFIED, pin=pin)
 
 
 @dataclass(frozen=True)
@@ -42,15 +35,15 @@ class Inputs:
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
 
-def _default(options: Options) -> Inputs:
+def _default(options: Options, env: Mapping[str, str]) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or "futu"
     proto_pin = pins[brand]
     prepare = [
-        _fetch(f"fetch {proto_pin.filename}", brand),
+        sources.fetch_step(brand, proto_pin),
         action_step("inputs", f"unpack {proto_pin.subdir}/*.proto", Action.UNPACK_PIN, SKIP_PRESENT, pin=brand, suffix=".proto"),
     ]
-    pb = _protobuf(options, None, prepare, pins)
+    pb = protobuf.choose(options, None, prepare, pins, env)
     return Inputs(
         brand=brand,
         lib=BRANDS[brand],
@@ -79,97 +72,18 @@ def _protobuf_record(pb: Protobuf) -> dict[str, str]:
     return {"provider": pb.provider, "version": pb.version, "origin": pb.origin, "identity": pb.identity}
 
 
-def _pinned_protobuf(name: str, pins: dict[str, sources.Pin], prepare: list[Step]) -> Protobuf:
-    """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
-    tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
-    is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
-    pin = pins[name]
-    dest = protobuf_unpack_dir(pin.src_digest)
-    bundle = pin.layout == "bundle"
-    prepare += [
-        _fetch(f"fetch {pin.filename}", name),
-        action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
-                    SKIP_PRESENT, archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
-    ]
-    origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
-    if bundle:
-        return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest / "protobuf" / "src", pin=name,
-                        abseil=dest / "abseil-cpp", utf8_range=dest / "protobuf" / "third_party" / "utf8_range")
-    return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name)
-
-
-def _system_protobuf(options: Options) -> Protobuf:
-    """The protobuf installed on this machine, looked for where CMake looks: CMAKE_PREFIX_PATH,
-    then the system prefixes. On another OS's --dry-run only the build host can tell."""
-    if options.os != host_os():
-        return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
-    prefixes = protobuf.system_prefixes(dict(os.environ), options.os)
-    return protobuf.installed(None, [p / "include" for p in prefixes], protobuf.which_protoc())
-
-
-def _protobuf(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin]) -> Protobuf:
-    """--protobuf, or without it the SDK's own protobuf source, or the pinned default."""
-    value = options.protobuf
-    if value is None:
-        return sdk_protobuf or _pinned_protobuf("protobuf", pins, prepare)
-    if value == protobuf.SYSTEM:
-        return _system_protobuf(options)
-    if protobuf.PINNED_VERSION.match(value):
-        if f"protobuf-{value}" not in pins:
-            raise protobuf.unknown_version(value, sources.protobuf_versions(pins))
-        return _pinned_protobuf(f"protobuf-{value}", pins, prepare)
-    path = Path(value).expanduser().absolute()
-    if not path.exists():
-        raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
-                                  f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
-    if path.is_dir() and protobuf.is_installed_prefix(path):
-        return protobuf.installed(path, [path / "include"], protobuf.protoc_in(path, ".exe" if options.os == "windows" else ""))
-    return _protobuf_source(path, prepare)
-
-
-def find_protobuf_src(folder: Path) -> Path | None:
-    """The folder holding google/protobuf/message.h: the folder itself, its src/, or one level down."""
-    for cand in (folder, folder / "src", *sorted(folder.glob("*/src")), *sorted(folder.glob("*/third_party/protobuf/src"))):
-        if (cand / "google" / "protobuf" / "message.h").is_file():
-            return cand
-    return None
-
-
-def protobuf_unpack_dir(digest: str) -> Path:
-    return sources.cache_root() / "sources" / f"protobuf-{digest[:16]}"
-
-
-def _protobuf_source(path: Path, prepare: list[Step], described: tuple[str, str | None] | None = None) -> Protobuf:
-    """A protobuf source to build: an archive (unpacked by a step) or a folder.
-
-    An archive is known by the digest of its C++ sources, so equal sources share one protobuf
-    build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
-    if archives.is_archive(path):
-        digest, version = described or protobuf_src.describe_archive(path)
-        dest = protobuf_unpack_dir(digest)
-        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, SKIP_PRESENT, archive=path, dest=dest, digest=digest))
-        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
-    src = find_protobuf_src(path)
-    if src is None:
-        raise ProtobufSourceError(
-            f"{path} holds no protobuf (no google/protobuf/message.h in it, its src/ or one folder down, and no include/ and lib/ of an installed one)",
-            "give --protobuf a protobuf source archive or folder, an installed prefix, a version, or 'system'",
-        )
-    return Protobuf("build", protobuf.version_in(src) or "", str(src), f"dir:{src}", src=src)
-
-
 def sdk_location(sdk_path: Path, tree: SdkTree) -> tuple[Path, str, tuple[Step, ...]]:
     """Where the SDK's root will be on disk, its archive's sha256 ("" for a folder), and the step
     that unpacks an archive into the cache (once per content: the folder is named by the sha256)."""
     if sdk_path.is_dir():
         return (sdk_path / tree.root if tree.root else sdk_path), "", ()
-    sdk_sha = sources.sha256_file(sdk_path)
+    sdk_sha = sources.remembered(sdk_path, "sha256", lambda: sources.sha256_file(sdk_path))
     unpacked = sources.cache_root() / "sdk" / f"{sdk_sha[:16]}"
     step = action_step("inputs", f"unpack {sdk_path.name}", Action.UNPACK_SDK, SKIP_PRESENT, archive=sdk_path, dest=unpacked)
     return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
 
 
-def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
+def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str]) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand)
     root, sdk_sha, unpack = sdk_location(sdk_path, tree)
     prepare: list[Step] = list(unpack)
@@ -178,14 +92,15 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
     if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
         if not archives.is_archive(inner):
-            sdk_protobuf = _protobuf_source(inner, prepare)  # an unpacked src/ folder inside the SDK
+            sdk_protobuf = protobuf.source(inner, prepare)  # an unpacked src/ folder inside the SDK
         elif sdk_path.is_dir():
-            sdk_protobuf = _protobuf_source(inner, prepare)
+            sdk_protobuf = protobuf.source(inner, prepare)
         else:
             member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
-            sdk_protobuf = _protobuf_source(inner, prepare, archives.digest_member(sdk_path, member, protobuf_src.describe_stream))
+            digest, version = sources.remembered(sdk_path, f"protobuf:{member}", lambda: archives.digest_member(sdk_path, member, protobuf_src.describe_stream))
+            sdk_protobuf = protobuf.source(inner, prepare, (digest, version))
     pins = sources.load_pins()
-    pb = _protobuf(options, sdk_protobuf, prepare, pins)
+    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env)
     notes = []
     if tree.protobuf is None and options.protobuf is None:
         notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
@@ -212,8 +127,11 @@ def _from_sdk(options: Options, sdk_path: Path) -> Inputs:
     )
 
 
-def resolve(options: Options) -> Inputs:
-    return _from_sdk(options, options.sdk) if options.sdk else _default(options)
+def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
+    """The inputs for `options`; `env` is the environment of the run (where CMake would look for an
+    installed protobuf: CMAKE_PREFIX_PATH)."""
+    env = env or {}
+    return _from_sdk(options, options.sdk, env) if options.sdk else _default(options, env)
 
 
 def cmake_entries(inputs: Inputs) -> dict[str, str]:

@@ -4,42 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import platforms
 from .errors import UsageError
 from .sdk import BRANDS
+from .settings import BUILD_TYPES, OSES, Options, host_os
 
-OSES = ("linux", "macos", "windows")
-BUILD_TYPES = ("Release", "Debug")
-
-
-def host_os() -> str:
-    return {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(platform.system(), platform.system().lower())
-
-
-@dataclass(frozen=True)
-class Options:
-    command: str  # "build" | "doctor" | "inputs"
-    os: str
-    sdk: Path | None
-    brand: str | None  # None: detect from the SDK (futu for the default)
-    protobuf: str | None  # None: the SDK's Src/protobuf-*, else the pinned default; X.Y.Z, "system", or a path (see protobuf.py)
-    build_type: str
-    jobs: int
-    out: Path | None
-    compiler: str | None  # "gcc" | "clang" | None (the OS default)
-    cxx11_abi: int | None  # Linux g++: _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
-    arch: str | None  # macOS: arm64|x86_64|universal2; Windows: x86|x64
-    deployment_target: str | None  # macOS
-    toolset: str | None  # Windows: v120_xp ... v143
-    runtime: str | None  # Windows: MT | MD
-    cache: str  # compiler cache: "none" | "sccache"
-    dry_run: bool
-    verbose: bool
-    summary_json: Path | None
-    lock_timeout: float
+__all__ = ["BUILD_TYPES", "OSES", "Options", "default_jobs", "host_os", "parse", "parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,12 +36,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
     p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>)")
-    p.add_argument("--compiler", choices=["gcc", "clang"], help="Linux: gcc (default) or clang with libc++")
-    p.add_argument("--cxx11-abi", type=int, choices=[0, 1], help="Linux g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)")
-    p.add_argument("--arch", choices=["arm64", "x86_64", "universal2", "x86", "x64"], help="macOS: arm64|x86_64|universal2 (default universal2); Windows: x86|x64 (default x64)")
-    p.add_argument("--deployment-target", help="macOS deployment target (default 10.15)")
-    p.add_argument("--toolset", choices=["v120_xp", "v120", "v140", "v141", "v142", "v143"], help="Windows platform toolset (default: the newest installed)")
-    p.add_argument("--runtime", choices=["MT", "MD"], help="Windows C runtime: MT (static) or MD (DLL, default)")
+    # The per-OS options: which OS takes each, and its choices, come from the platform modules.
+    helps = {
+        "--compiler": "gcc (default) or clang with libc++",
+        "--cxx11-abi": "g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)",
+        "--arch": "macOS: default universal2; Windows: default x64",
+        "--deployment-target": "default 10.15",
+        "--toolset": "platform toolset (default: the newest installed)",
+        "--runtime": "C runtime: MT (static) or MD (DLL, default)",
+    }
+    for flag, help_text in helps.items():
+        per_os = {os_name: table[flag] for os_name, table in platforms.option_choices().items() if flag in table}
+        choices = list(dict.fromkeys(c for values in per_os.values() for c in (values or ())))
+        where = "; ".join(f"{os_name}: {'|'.join(values) if values else 'any'}" for os_name, values in per_os.items())
+        p.add_argument(flag, choices=choices or None, help=f"{where}. {help_text}")
     p.add_argument("--cache", choices=["none", "sccache"], default="none",
                    help="compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
@@ -94,19 +74,17 @@ def parse(argv: list[str]) -> Options:
     if a.jobs is not None and a.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {a.jobs}")
     target = a.os or host_os()
-    only = {
-        "--compiler": (a.compiler, ("linux",)),
-        "--cxx11-abi": (a.cxx11_abi, ("linux",)),
-        "--deployment-target": (a.deployment_target, ("macos",)),
-        "--toolset": (a.toolset, ("windows",)),
-        "--runtime": (a.runtime, ("windows",)),
-        "--arch": (a.arch, ("macos", "windows")),
-    }
-    for flag, (value, oses) in only.items():
-        if value is not None and target not in oses:
+    # Validated once, against what the target OS's module takes.
+    takes = platforms.option_choices().get(target, {})
+    for flag in ("--compiler", "--cxx11-abi", "--arch", "--deployment-target", "--toolset", "--runtime"):
+        value = getattr(a, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if flag not in takes:
+            oses = [o for o, t in platforms.option_choices().items() if flag in t]
             raise UsageError(f"{flag} does not apply to --os {target}", f"it is for --os {' or '.join(oses)}")
-    if a.arch in ("x86", "x64") and target != "windows" or a.arch in ("arm64", "x86_64", "universal2") and target != "macos":
-        raise UsageError(f"--arch {a.arch} does not apply to --os {target}")
+        if takes[flag] is not None and value not in takes[flag]:  # type: ignore[operator]
+            raise UsageError(f"{flag} {value} does not apply to --os {target}", f"use {' or '.join(takes[flag])}")  # type: ignore[arg-type]
     if a.cxx11_abi is not None and a.compiler == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
@@ -119,7 +97,7 @@ def parse(argv: list[str]) -> Options:
         jobs=a.jobs or default_jobs(),
         out=a.out.expanduser().absolute() if a.out else None,
         compiler=a.compiler,
-        cxx11_abi=a.cxx11_abi,
+        cxx11_abi=int(a.cxx11_abi) if a.cxx11_abi is not None else None,
         arch=a.arch,
         deployment_target=a.deployment_target,
         toolset=a.toolset,

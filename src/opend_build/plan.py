@@ -13,9 +13,9 @@ from pathlib import Path
 
 from . import compiler_cache
 from .inputs import Inputs, cmake_entries
-from .options import Options
 from .platforms import Toolchain
 from .protobuf import language_level
+from .settings import Options
 from .sources import project_root
 from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
 

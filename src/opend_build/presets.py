@@ -29,16 +29,11 @@ def _preset(name: str, argv: list[str], brand: str) -> dict[str, Any]:
     tc = toolchain_for(opts, probe=False)
     cache: dict[str, str] = {"CMAKE_BUILD_TYPE": "Release", "OPEND_BRAND": brand, "OPEND_BIN_DIR": tc.bin_dir, "OPEND_CHANNEL_DIR": tc.channel_dir}
     preset: dict[str, Any] = {"name": f"{name}-{brand}", "displayName": f"{brand}: {name}", "inherits": "base", "generator": tc.generator}
-    args = list(tc.cmake_args)
-    while args:
-        a = args.pop(0)
-        if a == "-T":
-            preset["toolset"] = {"value": args.pop(0), "strategy": "set"}
-        elif a == "-A":
-            preset["architecture"] = {"value": args.pop(0), "strategy": "set"}
-        elif a.startswith("-D"):
-            key, _, value = a[2:].partition("=")
-            cache[key] = value
+    if tc.toolset:
+        preset["toolset"] = {"value": tc.toolset, "strategy": "set"}
+    if tc.platform:
+        preset["architecture"] = {"value": tc.platform, "strategy": "set"}
+    cache.update(tc.cache_variables)
     if tc.compiler == "msvc":
         cache.pop("CMAKE_BUILD_TYPE")  # multi-config generator: pick the configuration when building
     preset["cacheVariables"] = cache

@@ -16,10 +16,19 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import archives, protobuf_src, sources
 from .errors import ProtobufSourceError
+from .protobuf_src import version_from_headers
+from .settings import host_os
+from .steps import SKIP_PRESENT, Action, Step, action_step
+
+if TYPE_CHECKING:
+    from .settings import Options
 
 SYSTEM = "system"
 PINNED_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -60,19 +69,6 @@ def language_level(standard: int | None, compiler: str) -> str:
     if standard is None:
         return "language level of the protobuf found on the build host (gnu++11 for 3.x, 17 from 22 on)"
     return f"C++{max(standard, 14)}" if compiler == "msvc" else f"gnu++{standard}"
-
-
-def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
-    """protoc's numbering of the protobuf whose headers these are. 3.x numbers its runtime like
-    protoc (GOOGLE_PROTOBUF_VERSION 3021012 is 3.21.12); from 22 on the runtime is 4.22.x, 5.29.x
-    while protoc says 22.x, 29.x (PROTOBUF_VERSION 5029000 is 29.0)."""
-    for text, name in ((port_def, "PROTOBUF_VERSION"), (common_h, "GOOGLE_PROTOBUF_VERSION")):
-        m = re.search(rf"^#define {name} (\d+)\s*$", text or "", re.M)
-        if m:
-            n = int(m.group(1))
-            major, minor, patch = n // 1_000_000, n // 1000 % 1000, n % 1000
-            return f"{major}.{minor}.{patch}" if major <= 3 else f"{minor}.{patch}"
-    return None
 
 
 def version_in(include_dir: Path) -> str | None:
@@ -184,3 +180,74 @@ def describe_system(env: dict[str, str], target_os: str) -> list[str]:
 def installed_version(env: dict[str, str], target_os: str) -> str | None:
     include = system_include(env, target_os)
     return version_in(include) if include else None
+
+
+# --- where the protobuf comes from: --protobuf, the SDK's own source, or the pinned default -----
+
+
+def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step]) -> Protobuf:
+    """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
+    tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
+    is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
+    pin = pins[name]
+    dest = protobuf_src.unpack_dir(pin.src_digest)
+    bundle = pin.layout == "bundle"
+    prepare += [
+        sources.fetch_step(name, pin),
+        action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
+                    SKIP_PRESENT, archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
+    ]
+    origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
+    if bundle:
+        return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest / "protobuf" / "src", pin=name,
+                        abseil=dest / "abseil-cpp", utf8_range=dest / "protobuf" / "third_party" / "utf8_range")
+    return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name)
+
+
+def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
+    """The protobuf installed on this machine, looked for where CMake looks: CMAKE_PREFIX_PATH,
+    then the system prefixes. On another OS's --dry-run only the build host can tell."""
+    if options.os != host_os():
+        return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
+    prefixes = system_prefixes(dict(env), options.os)
+    return installed(None, [p / "include" for p in prefixes], which_protoc())
+
+
+def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str]) -> Protobuf:
+    """--protobuf, or without it the SDK's own protobuf source, or the pinned default. Steps that
+    fetch and unpack a source are appended to `prepare`."""
+    value = options.protobuf
+    if value is None:
+        return sdk_protobuf or _pinned("protobuf", pins, prepare)
+    if value == SYSTEM:
+        return _system(options, env)
+    if PINNED_VERSION.match(value):
+        if f"protobuf-{value}" not in pins:
+            raise unknown_version(value, sources.protobuf_versions(pins))
+        return _pinned(f"protobuf-{value}", pins, prepare)
+    path = Path(value).expanduser().absolute()
+    if not path.exists():
+        raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
+                                  f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
+    if path.is_dir() and is_installed_prefix(path):
+        return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
+    return source(path, prepare)
+
+
+def source(path: Path, prepare: list[Step], described: tuple[str, str | None] | None = None) -> Protobuf:
+    """A protobuf source to build: an archive (unpacked by a step) or a folder.
+
+    An archive is known by the digest of its C++ sources, so equal sources share one protobuf
+    build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
+    if archives.is_archive(path):
+        digest, version = described or sources.remembered(path, "protobuf", lambda: protobuf_src.describe_archive(path))
+        dest = protobuf_src.unpack_dir(digest)
+        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, SKIP_PRESENT, archive=path, dest=dest, digest=digest))
+        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
+    src = protobuf_src.find_src(path)
+    if src is None:
+        raise ProtobufSourceError(
+            f"{path} holds no protobuf (no google/protobuf/message.h in it, its src/ or one folder down, and no include/ and lib/ of an installed one)",
+            "give --protobuf a protobuf source archive or folder, an installed prefix, a version, or 'system'",
+        )
+    return Protobuf("build", version_in(src) or "", str(src), f"dir:{src}", src=src)

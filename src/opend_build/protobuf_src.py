@@ -1,4 +1,5 @@
-"""protobuf's C++ source: which archive members belong to it, and a digest of its content.
+"""protobuf's C++ source, the one place it is found, described and unpacked: which archive
+members belong to it, a digest of its content, the folder it is unpacked into, and the unpacking.
 
 A protobuf build folder is keyed by this digest, not by the bytes of the archive that carried
 the source: the same sources from the SDK's protobuf-all-3.5.1.tar.gz, from an unpacked folder or
@@ -9,11 +10,17 @@ release and grpcio-tools) gets its own.
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
+
+from . import archives
+from .errors import ProtobufSourceError
+from .sources import cache_root
 
 SUFFIXES = (".h", ".cc", ".inc")
 
@@ -64,9 +71,20 @@ def _digest(items: Iterator[tuple[str, bytes]], headers: dict[str, bytes] | None
     return hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in entries).encode()).hexdigest()
 
 
-def version_of(headers: dict[str, bytes]) -> str | None:
-    from .protobuf import version_from_headers
+def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
+    """protoc's numbering of the protobuf whose headers these are. 3.x numbers its runtime like
+    protoc (GOOGLE_PROTOBUF_VERSION 3021012 is 3.21.12); from 22 on the runtime is 4.22.x, 5.29.x
+    while protoc says 22.x, 29.x (PROTOBUF_VERSION 5029000 is 29.0)."""
+    for text, name in ((port_def, "PROTOBUF_VERSION"), (common_h, "GOOGLE_PROTOBUF_VERSION")):
+        m = re.search(rf"^#define {name} (\d+)\s*$", text or "", re.M)
+        if m:
+            n = int(m.group(1))
+            major, minor, patch = n // 1_000_000, n // 1000 % 1000, n % 1000
+            return f"{major}.{minor}.{patch}" if major <= 3 else f"{minor}.{patch}"
+    return None
 
+
+def version_of(headers: dict[str, bytes]) -> str | None:
     def text(name: str) -> str | None:
         return headers[name].decode("utf-8", "replace") if name in headers else None
 
@@ -104,3 +122,40 @@ def describe_stream(name: str, stream: IO[bytes]) -> tuple[str, str | None]:
 def describe_archive(path: Path) -> tuple[str, str | None]:
     with open(path, "rb") as f:
         return describe_stream(path.name, f)
+
+
+def unpack(archive: str, dest: str, digest: str, bundle: str = "") -> None:
+    """protobuf's C++ sources, or with `bundle` (the folder inside the archive) protobuf, abseil-cpp
+    and utf8_range side by side; checked against the digest the folder is named after."""
+    d = Path(dest)
+    if d.is_dir():
+        return
+    d.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        archives.extract(Path(archive), d, bundle_member(bundle) if bundle else member)
+    except OSError:
+        if d.is_dir():
+            return  # another run unpacked the same sources first
+        raise
+    src = d / "protobuf" / "src" if bundle else d
+    if not (src / "google" / "protobuf" / "message.h").is_file():
+        shutil.rmtree(d, ignore_errors=True)
+        raise ProtobufSourceError(
+            f"{Path(archive).name} holds no protobuf C++ source (src/google/protobuf/message.h)",
+            "give --protobuf a protobuf source archive or folder, a version, or 'system'",
+        )
+    if (digest_bundle_dir(d) if bundle else digest_dir(d)) != digest:  # the folder name promises this content
+        shutil.rmtree(d, ignore_errors=True)
+        raise ProtobufSourceError(f"the protobuf sources unpacked from {Path(archive).name} are not the ones planned", "run again")
+
+
+def find_src(folder: Path) -> Path | None:
+    """The folder holding google/protobuf/message.h: the folder itself, its src/, or one level down."""
+    for cand in (folder, folder / "src", *sorted(folder.glob("*/src")), *sorted(folder.glob("*/third_party/protobuf/src"))):
+        if (cand / "google" / "protobuf" / "message.h").is_file():
+            return cand
+    return None
+
+
+def unpack_dir(digest: str) -> Path:
+    return cache_root() / "sources" / f"protobuf-{digest[:16]}"

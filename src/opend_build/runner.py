@@ -20,7 +20,7 @@ from typing import TextIO
 
 from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, published, sources
 from .diagnose import diagnose
-from .errors import DiskError, ProtobufSourceError, ToolchainError, UsageError
+from .errors import DiskError, ToolchainError, UsageError
 from .plan import Plan
 from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step
 
@@ -118,31 +118,6 @@ def _act_unpack_sdk(archive: str, dest: str) -> None:
     if not Path(dest).is_dir():
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         archives.extract(Path(archive), Path(dest))
-
-
-def _act_unpack_protobuf(archive: str, dest: str, digest: str, bundle: str = "") -> None:
-    """protobuf's C++ sources, or with `bundle` (the folder inside the archive) protobuf, abseil-cpp
-    and utf8_range side by side; checked against the digest the folder is named after."""
-    d = Path(dest)
-    if d.is_dir():
-        return
-    d.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        archives.extract(Path(archive), d, protobuf_src.bundle_member(bundle) if bundle else protobuf_src.member)
-    except OSError:
-        if d.is_dir():
-            return  # another run unpacked the same sources first
-        raise
-    src = d / "protobuf" / "src" if bundle else d
-    if not (src / "google" / "protobuf" / "message.h").is_file():
-        shutil.rmtree(d, ignore_errors=True)
-        raise ProtobufSourceError(
-            f"{Path(archive).name} holds no protobuf C++ source (src/google/protobuf/message.h)",
-            "give --protobuf a protobuf source archive or folder, a version, or 'system'",
-        )
-    if (protobuf_src.digest_bundle_dir(d) if bundle else protobuf_src.digest_dir(d)) != digest:  # the folder name promises this content
-        shutil.rmtree(d, ignore_errors=True)
-        raise ProtobufSourceError(f"the protobuf sources unpacked from {Path(archive).name} are not the ones planned", "run again")
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:
@@ -417,7 +392,7 @@ ACTIONS: dict[Action, Handler] = {
     Action.FETCH: _plain(_act_fetch),
     Action.UNPACK_PIN: _plain(_act_unpack_pin),
     Action.UNPACK_SDK: _plain(_act_unpack_sdk),
-    Action.UNPACK_PROTOBUF: _plain(_act_unpack_protobuf),
+    Action.UNPACK_PROTOBUF: _plain(protobuf_src.unpack),
     Action.SCCACHE_START: _do_sccache_start,
     Action.SCCACHE_STATS: _do_sccache_stats,
     Action.MANIFEST: _do_manifest,

@@ -8,11 +8,16 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from . import archives
 from .errors import DiskError, DownloadError
+from .steps import Action, Step, action_step
+
+T = TypeVar("T")
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 
@@ -67,12 +72,42 @@ def index_url() -> str:
     return (os.environ.get("OPEND_BUILD_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
 
 
+def remembered(path: Path, kind: str, compute: Callable[[], T]) -> T:
+    """`compute()` over a large file (a digest of an SDK archive or the protobuf tarball inside it),
+    remembered in the cache by the file's path, size and mtime: a --dry-run or a no-op run plans
+    without reading the archive again. The value must survive JSON (lists come back as lists)."""
+    st = path.stat()
+    key = hashlib.sha256(json.dumps([str(path.absolute()), st.st_size, st.st_mtime_ns, kind]).encode()).hexdigest()[:32]
+    memo = cache_root() / "digests" / f"{key}.json"
+    try:
+        return json.loads(memo.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    try:  # a cache that cannot be written only costs the time to compute again
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(value), encoding="utf-8")
+        os.replace(tmp, memo)
+    except OSError:
+        pass
+    return value
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+SKIP_VERIFIED = "skipped when the cached download matches its sha256"
+
+
+def fetch_step(name: str, pin: Pin) -> Step:
+    """The step that fetches pin `name` into the cache, verified."""
+    return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, SKIP_VERIFIED, pin=name)
 
 
 def download_path(pin: Pin) -> Path:

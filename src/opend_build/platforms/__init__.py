@@ -1,5 +1,10 @@
-"""One module per target OS, each turning Options into a Toolchain: compiler, CMake arguments,
-environment and the SDK's Bin/ folder name. Probing the host happens here; planning stays pure."""
+"""One module per target OS, each turning Options into a Toolchain, and each declaring the options
+it takes (`OPTIONS`: flag -> choices, None for a free value), from which the command line is built.
+Probing the host happens here; planning stays pure.
+
+A Toolchain holds named facts; everything else is derived from them: its CMake arguments, the
+presets, the flags doctor compiles its probe with, and the key of its build folders.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from ..options import Options
+
+if TYPE_CHECKING:
+    from ..settings import Options
+
+# MSVC's C runtime, as CMake names it: /MT[d] (static) or /MD[d] (DLL)
+MSVC_RUNTIMES = {"MT": "MultiThreaded$<$<CONFIG:Debug>:Debug>", "MD": "MultiThreaded$<$<CONFIG:Debug>:Debug>DLL"}
 
 
 @dataclass(frozen=True)
@@ -20,9 +31,44 @@ class Toolchain:
     version: str
     bin_dir: str  # where the SDK keeps this platform's libraries, e.g. "Bin/Linux"
     generator: str = "Ninja"
-    cmake_args: tuple[str, ...] = ()
+    stdlib: str = ""  # "libc++" when the compiler is told -stdlib=libc++; "" for its default
+    cxx11_abi: int | None = None  # libstdc++'s _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
+    osx_architectures: str = ""  # macOS: "arm64", "x86_64" or "arm64;x86_64"
+    deployment_target: str = ""  # macOS
+    toolset: str = ""  # Windows: the platform toolset (-T)
+    platform: str = ""  # Windows: the Visual Studio platform (-A): Win32 or x64
+    runtime: str = ""  # Windows: MT or MD
     env: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def cxx_flags(self) -> tuple[str, ...]:
+        """What every compile of this toolchain adds (and doctor's probe compiles with)."""
+        return (*(["-stdlib=libc++"] if self.stdlib == "libc++" else []),
+                *([f"-D_GLIBCXX_USE_CXX11_ABI={self.cxx11_abi}"] if self.cxx11_abi is not None else []))
+
+    @property
+    def cache_variables(self) -> dict[str, str]:
+        """The CMake cache variables this toolchain sets, in a stable order."""
+        v: dict[str, str] = {}
+        if self.compiler != "msvc":
+            v["CMAKE_CXX_COMPILER"] = self.cxx
+        if self.stdlib == "libc++" and self.os == "linux":
+            v["CMAKE_EXE_LINKER_FLAGS"] = "-stdlib=libc++"
+        if self.cxx_flags:
+            v["CMAKE_CXX_FLAGS"] = " ".join(self.cxx_flags)
+        if self.osx_architectures:
+            v["CMAKE_OSX_ARCHITECTURES"] = self.osx_architectures
+        if self.deployment_target:
+            v["CMAKE_OSX_DEPLOYMENT_TARGET"] = self.deployment_target
+        if self.runtime:
+            v["CMAKE_MSVC_RUNTIME_LIBRARY"] = MSVC_RUNTIMES[self.runtime]
+        return v
+
+    @property
+    def cmake_args(self) -> tuple[str, ...]:
+        return (*(["-T", self.toolset] if self.toolset else []), *(["-A", self.platform] if self.platform else []),
+                *(f"-D{k}={v}" for k, v in self.cache_variables.items()))
 
     @property
     def channel_dir(self) -> str:
@@ -37,11 +83,20 @@ class Toolchain:
         return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:12]
 
 
-def toolchain_for(options: Options, probe: bool) -> Toolchain:
-    """The toolchain for options.os; `probe` looks at this host (False for a foreign --dry-run)."""
+def modules() -> dict:  # type: ignore[type-arg]
     from . import linux, macos, windows
 
-    modules = {"linux": linux, "macos": macos, "windows": windows}
-    if options.os not in modules:
+    return {"linux": linux, "macos": macos, "windows": windows}
+
+
+def option_choices() -> dict[str, dict[str, tuple[str, ...] | None]]:
+    """OS -> the options its module takes -> their choices (None: any value)."""
+    return {name: module.OPTIONS for name, module in modules().items()}
+
+
+def toolchain_for(options: Options, probe: bool) -> Toolchain:
+    """The toolchain for options.os; `probe` looks at this host (False for a foreign --dry-run)."""
+    found = modules()
+    if options.os not in found:
         raise UsageError(f"--os {options.os} is not supported", "use linux, macos or windows")
-    return modules[options.os].toolchain(options, probe)
+    return found[options.os].toolchain(options, probe)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
-from ..options import Options
 from . import Toolchain
+
+if TYPE_CHECKING:
+    from ..settings import Options
+
+# The options Linux takes and their choices.
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("gcc", "clang"), "--cxx11-abi": ("0", "1")}
 
 INSTALL_HINT = {
     "gcc": "install a C++ compiler, e.g. 'apt-get install g++', or set CXX",
@@ -55,14 +61,6 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
     if probe and compiler == "clang":
         _check_libcxx(cxx)
     version = _version(cxx) if probe else "(probed on the build host)"
-    args = [f"-DCMAKE_CXX_COMPILER={cxx}"]
-    flags = []
-    if compiler == "clang":
-        flags.append("-stdlib=libc++")
-        args.append("-DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++")
-    if options.cxx11_abi is not None:
-        flags.append(f"-D_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}")
-    if flags:
-        args.append(f"-DCMAKE_CXX_FLAGS={' '.join(flags)}")
     notes = (f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}",) if options.cxx11_abi is not None else ()
-    return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux", cmake_args=tuple(args), notes=notes)
+    return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux",
+                     stdlib="libc++" if compiler == "clang" else "", cxx11_abi=options.cxx11_abi, notes=notes)

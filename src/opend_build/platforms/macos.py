@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
-from ..options import Options
 from . import Toolchain
+
+if TYPE_CHECKING:
+    from ..settings import Options
 
 ARCHS = {"arm64": "arm64", "x86_64": "x86_64", "universal2": "arm64;x86_64"}
 DEFAULT_DEPLOYMENT_TARGET = "10.15"  # Xcode 11's floor, the vendor's own macOS toolchain
+# The options macOS takes and their choices (None: any value).
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--arch": tuple(ARCHS), "--deployment-target": None}
 
 
 def _probe() -> tuple[str, str]:
@@ -24,23 +29,15 @@ def _probe() -> tuple[str, str]:
 def toolchain(options: Options, probe: bool) -> Toolchain:
     cxx, version = _probe() if probe else ("clang++", "(probed on the build host)")
     arch = options.arch or "universal2"
-    if arch not in ARCHS:
-        from ..errors import UsageError
-
-        raise UsageError(f"--arch {arch} is not a macOS architecture", "use arm64, x86_64 or universal2")
     target = options.deployment_target or DEFAULT_DEPLOYMENT_TARGET
-    args = (
-        f"-DCMAKE_CXX_COMPILER={cxx}",
-        "-DCMAKE_CXX_FLAGS=-stdlib=libc++",
-        f"-DCMAKE_OSX_ARCHITECTURES={ARCHS[arch]}",
-        f"-DCMAKE_OSX_DEPLOYMENT_TARGET={target}",
-    )
     return Toolchain(
         os="macos",
         compiler="appleclang",
         cxx=cxx,
         version=version,
         bin_dir=f"Bin/Mac/{options.build_type}",  # as the SDK ships it: Bin/Mac/Debug, Bin/Mac/Release
-        cmake_args=args,
+        stdlib="libc++",
+        osx_architectures=ARCHS[arch],
+        deployment_target=target,
         notes=(f"arch {arch} ({ARCHS[arch]}), deployment target {target}",),
     )

@@ -11,17 +11,21 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import ToolchainError, UsageError
-from ..options import Options
-from . import Toolchain
+from ..errors import ToolchainError
+from . import MSVC_RUNTIMES, Toolchain
+
+if TYPE_CHECKING:
+    from ..settings import Options
 
 TOOLSETS = ("v120_xp", "v120", "v140", "v141", "v142", "v143")
 # Toolset -> the Visual Studio that ships it (for messages) and its major version.
 SHIPPED_BY = {"v120_xp": ("Visual Studio 2013", 12), "v120": ("Visual Studio 2013", 12), "v140": ("Visual Studio 2015", 14),
               "v141": ("Visual Studio 2017", 15), "v142": ("Visual Studio 2019", 16), "v143": ("Visual Studio 2022", 17)}
 GENERATORS = {17: "Visual Studio 17 2022", 16: "Visual Studio 16 2019", 15: "Visual Studio 15 2017"}
-RUNTIMES = {"MT": "MultiThreaded$<$<CONFIG:Debug>:Debug>", "MD": "MultiThreaded$<$<CONFIG:Debug>:Debug>DLL"}
+# The options Windows takes and their choices.
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--arch": ("x86", "x64"), "--toolset": TOOLSETS, "--runtime": tuple(MSVC_RUNTIMES)}
 
 
 def vswhere() -> list[dict[str, str]]:
@@ -54,8 +58,6 @@ def choose(toolset: str | None, installs: list[dict[str, str]]) -> tuple[str, st
 
 def toolchain(options: Options, probe: bool) -> Toolchain:
     arch = options.arch or "x64"
-    if arch not in ("x86", "x64"):
-        raise UsageError(f"--arch {arch} is not a Windows architecture", "use x86 or x64")
     runtime = options.runtime or "MD"
     if probe:
         toolset, generator = choose(options.toolset, vswhere())
@@ -64,11 +66,6 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
         toolset = options.toolset or "v143"
         generator = GENERATORS[17]
         notes = ("" if options.toolset else "toolset: the newest installed, found with vswhere at run time (v143 shown)",)
-    args = (
-        "-T", toolset,
-        "-A", "Win32" if arch == "x86" else "x64",
-        f"-DCMAKE_MSVC_RUNTIME_LIBRARY={RUNTIMES[runtime]}",
-    )
     return Toolchain(
         os="windows",
         compiler="msvc",
@@ -76,6 +73,8 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
         version=toolset,
         bin_dir=bin_dir(arch, options.build_type, runtime),
         generator=generator,
-        cmake_args=args,
+        toolset=toolset,
+        platform="Win32" if arch == "x86" else "x64",
+        runtime=runtime,
         notes=tuple(n for n in notes if n) + (f"arch {arch}, runtime /{runtime}{'d' if options.build_type == 'Debug' else ''}",),
     )

@@ -1,0 +1,38 @@
+"""What the user asked for, as every layer reads it: the Options (parsed and validated once by
+options.py, then only read), and the host's OS."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+OSES = ("linux", "macos", "windows")
+BUILD_TYPES = ("Release", "Debug")
+
+
+def host_os() -> str:
+    return {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(platform.system(), platform.system().lower())
+
+
+@dataclass(frozen=True)
+class Options:
+    command: str  # "build" | "doctor" | "inputs"
+    os: str
+    sdk: Path | None
+    brand: str | None  # None: detect from the SDK (futu for the default)
+    protobuf: str | None  # None: the SDK's Src/protobuf-*, else the pinned default; X.Y.Z, "system", or a path (see protobuf.py)
+    build_type: str
+    jobs: int
+    out: Path | None
+    compiler: str | None  # "gcc" | "clang" | None (the OS default)
+    cxx11_abi: int | None  # Linux g++: _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
+    arch: str | None  # macOS: arm64|x86_64|universal2; Windows: x86|x64
+    deployment_target: str | None  # macOS
+    toolset: str | None  # Windows: v120_xp ... v143
+    runtime: str | None  # Windows: MT | MD
+    cache: str  # compiler cache: "none" | "sccache"
+    dry_run: bool
+    verbose: bool
+    summary_json: Path | None
+    lock_timeout: float
