@@ -28,6 +28,13 @@ from conan.errors import ConanInvalidConfiguration
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
 
+def _link_name(file_name, target_os):
+    """What the linker is told for a library file: libprotobuf.a -> protobuf; on Windows the
+    file's own stem (libprotobuf.lib -> libprotobuf)."""
+    stem = os.path.splitext(file_name)[0]
+    return stem if target_os == "Windows" else stem.removeprefix("lib")
+
+
 class OpenDSdkConan(ConanFile):
     name = "opend-sdk"
     description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protocol classes and lib<Brand>, with protobuf 3.5.1 or the graph's"
@@ -170,11 +177,10 @@ class OpenDSdkConan(ConanFile):
         pb = self.cpp_info.components["protobuf"]
         pb.set_property("cmake_target_name", f"{lib}::protobuf")
         if info["ships_protobuf"]:
-            pb.libs = ["libprotobuf" if self.settings.os == "Windows" else "protobuf"]  # the names the vendor's headers link
+            pb.libs = [_link_name(info["protobuf_file"], self.settings.os)]  # libprotobuf.lib on Windows: the name the vendor's headers link
             pb.libdirs = [bin_dir]
             pb.includedirs = ["Include"]
-            if self.settings.os in ("Linux", "Macos"):
-                pb.defines = ["HAVE_PTHREAD"]
+            pb.defines = info["protobuf_defines"]
             if self.settings.os == "Linux":
                 pb.system_libs = ["pthread", "m"]
         else:  # the graph's protobuf: one runtime, the consumer's
@@ -191,7 +197,7 @@ class OpenDSdkConan(ConanFile):
         if info["channel"]:
             channel = self.cpp_info.components["channel"]
             channel.set_property("cmake_target_name", f"{lib}::Channel")
-            channel.libs = [os.path.splitext(info["channel_implib"] or info["channel"])[0].removeprefix("lib")]
+            channel.libs = [_link_name(info["channel_implib"] or info["channel"], self.settings.os)]
             channel.libdirs = [info["channel_dir"]]
             channel.includedirs = []
         # protoc, the matching compiler, for the consumer's own .proto files

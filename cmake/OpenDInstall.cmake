@@ -52,9 +52,11 @@ foreach(_lib IN LISTS OPEND_CHANNEL_LIBS)
 endforeach()
 set(OPEND_PROTOBUF_VERSION_FOUND "${_protobuf_version}")
 set(OPEND_PROTOBUF_LIB_FILE "")
+set(OPEND_PROTOBUF_DEFINES "")
 set(OPEND_PROTOC_FILE "")
-if(OPEND_SHIPS_PROTOBUF)  # names resolved when the package file is generated
+if(OPEND_SHIPS_PROTOBUF)  # resolved when the package files are generated, from the target itself
   set(OPEND_PROTOBUF_LIB_FILE "$<TARGET_FILE_NAME:opend_protobuf::libprotobuf>")
+  set(OPEND_PROTOBUF_DEFINES "$<TARGET_PROPERTY:opend_protobuf::libprotobuf,INTERFACE_COMPILE_DEFINITIONS>")
   set(OPEND_PROTOC_FILE "$<TARGET_FILE_NAME:opend_protobuf::protoc>")
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/OpenDConfig.cmake.in" "${CMAKE_CURRENT_BINARY_DIR}/OpenDConfig.cmake.gen" @ONLY)
@@ -86,6 +88,8 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
   \"library\": \"$<TARGET_FILE_BASE_NAME:opend_sdk>\",
   \"bin_dir\": \"${OPEND_BIN_DIR}\",
   \"ships_protobuf\": ${_ships},
+  \"protobuf_file\": \"${OPEND_PROTOBUF_LIB_FILE}\",
+  \"protobuf_defines\": [$<$<BOOL:${OPEND_PROTOBUF_DEFINES}>:\"$<JOIN:${OPEND_PROTOBUF_DEFINES},\", \">\">],
   \"protobuf_version\": \"${_protobuf_version}\",
   \"cxx_standard\": ${OPEND_CXX_STANDARD},
   \"channel_dir\": \"${OPEND_CHANNEL_DIR}\",

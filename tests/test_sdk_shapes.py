@@ -228,6 +228,7 @@ def test_10x_generation_builds_the_channel_from_source_with_openssl(sdk_10: Path
     assert r.summary is not None and r.summary["sdk_version"] == "10.2.6208"
     usage = json.loads((out / "lib/cmake/FTAPI/FTAPIUsage.json").read_text())
     assert usage["third_party"] == ["OpenSSL"] and usage["system_libs"] == ["ssl", "crypto"] and usage["channel"] == ""
+    assert usage["protobuf_file"] == "libprotobuf.a" and usage["protobuf_defines"] == ["HAVE_PTHREAD"]  # from the libprotobuf target itself
     assert "find_dependency(${_opend_pkg})" in (out / "lib/cmake/FTAPI/FTAPIConfig.cmake").read_text()
     symbols = subprocess.run(["nm", "--defined-only", str(out / "Bin/Linux/libFTAPI.a")], capture_output=True, text=True).stdout
     assert " T FTAPIChannel_BodySHA1" in symbols and " T FTAPIChannel_Init" in symbols

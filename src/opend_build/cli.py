@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,8 +16,9 @@ from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, 
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
-from .runner import Report, Runner, write_json
+from .runner import Runner, write_json
 from .sdk import BRANDS
+from .summary import Summary
 
 
 def build_plan(options: Options) -> Plan:
@@ -46,55 +46,6 @@ def build_plan(options: Options) -> Plan:
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
     return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
                      env=env, missing=tuple(missing))
-
-
-def summarize(plan: Plan, report: Report, seconds: float) -> dict[str, object]:
-    data = json.loads((plan.out / manifest.NAME).read_text(encoding="utf-8"))
-    bin_files = sorted(o["path"] for o in data["outputs"] if o["path"].startswith(plan.toolchain.bin_dir + "/"))
-    return {
-        "lib": plan.lib,
-        "brand": plan.brand,
-        "sdk_version": plan.sdk_version,
-        "protobuf_version": data.get("protobuf_version"),
-        "os": plan.os,
-        "build_type": plan.build_type,
-        "compiler": f"{data['toolchain'].get('compiler_id')} {data['toolchain'].get('compiler_version')}",
-        "out": str(plan.out),
-        "binaries": bin_files,
-        "cmake_package": f"lib/cmake/{plan.lib}",
-        "seconds": round(seconds, 2),
-        "phases": {k: {"seconds": round(v.seconds, 2), "steps": v.steps, "compiled": v.compiled, "generated": v.generated} for k, v in report.phases.items()},
-        "log": report.log,
-        "notes": report.notes,
-        "compiler_cache": report.cache.as_dict() if report.cache else None,
-        "out_up_to_date": report.up_to_date,
-    }
-
-
-def print_summary(s: dict[str, object]) -> None:
-    phases = s["phases"]
-    assert isinstance(phases, dict)
-
-    def fmt(name: str, p: dict[str, float]) -> str:
-        extra = [f"{p['generated']} generated"] if p["generated"] else []
-        if p["steps"] or name in ("protobuf", "sdk"):
-            extra.append(f"{p['compiled']} compiled")
-        return f"{name} {p['seconds']:.1f}s" + (f" ({', '.join(extra)})" if extra else "")
-
-    print(f"\nBuilt {s['lib']} ({s['brand']} {s['sdk_version']}, protobuf {s['protobuf_version']}) for {s['os']}, {s['build_type']}, {s['compiler']} in {s['seconds']:.1f}s")
-    print(f"  out:      {s['out']}")
-    for b in s["binaries"]:  # type: ignore[attr-defined]
-        print(f"            {b}")
-    print("            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)")
-    print(f"  CMake:    find_package({s['lib']} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={s['out']}")
-    print("  phases:   " + " | ".join(fmt(k, v) for k, v in phases.items()) + (" | out already up to date" if s["out_up_to_date"] else ""))
-    if s["compiler_cache"]:
-        c = s["compiler_cache"]
-        print(f"  sccache:  {c['hits']}/{c['hits'] + c['misses']} compiles from cache ({c['hit_rate']}%), {c['location']}")  # type: ignore[index]
-    for note in s["notes"]:  # type: ignore[attr-defined]
-        print(f"  post:     {note}")
-    print(f"  log:      {s['log']}")
-    sys.stdout.flush()
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -170,10 +121,11 @@ def run(options: Options) -> int:
         return 0
     started = time.monotonic()
     report = Runner(plan, options.verbose, options.lock_timeout).run()
-    summary = summarize(plan, report, time.monotonic() - started)
-    print_summary(summary)
+    summary = Summary.of(plan, report, time.monotonic() - started)
+    print(summary.render())
+    sys.stdout.flush()
     if options.summary_json:
-        write_json(options.summary_json, summary)
+        write_json(options.summary_json, summary.as_dict())
     return 0
 
 

@@ -46,7 +46,12 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
     }
 
 
-def write(plan, build_dir: Path, out_dir: Path) -> Path:  # type: ignore[no-untyped-def]
-    path = out_dir / NAME
-    path.write_text(json.dumps(build(plan, build_dir, out_dir), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+def write(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Write the manifest into `out_dir`; what was written."""
+    data = build(plan, build_dir, out_dir)
+    (out_dir / NAME).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
+def read(out_dir: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((out_dir / NAME).read_text(encoding="utf-8"))  # type: ignore[no-any-return]

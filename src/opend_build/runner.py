@@ -42,6 +42,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     cache: compiler_cache.Stats | None = None
     up_to_date: bool = False  # the output already held this build: install and publish skipped
+    manifest: dict | None = None  # type: ignore[type-arg]  # the build-manifest.json this run wrote
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.setdefault(name, PhaseStats())
@@ -370,7 +371,7 @@ def _do_sccache_stats(r: Runner, step: Step, log: TextIO) -> None:
 
 def _do_manifest(r: Runner, step: Step, log: TextIO) -> None:
     a = _args(step)
-    manifest.write(r.plan, Path(a["build"]), Path(a["dir"]))
+    r.report.manifest = manifest.write(r.plan, Path(a["build"]), Path(a["dir"]))
 
 
 def _do_clear_quarantine(r: Runner, step: Step, log: TextIO) -> None:

@@ -27,9 +27,9 @@ class Action(enum.Enum):
 
 
 # Why the runner may skip a step; the plan prints these with the steps they apply to.
-SKIP_CONFIGURED = "skipped when this folder was configured with these exact arguments and environment (its stamp matches)"
-SKIP_PUBLISHED = "skipped when the output is as last published from these build folders (nothing rebuilt, inputs and files unchanged; Ninja only)"
-SKIP_PRESENT = "skipped when already done (the destination exists)"
+SKIP_CONFIGURED = "skipped when the folder's stamp says it was configured with these exact arguments and environment"
+SKIP_PUBLISHED = "skipped when the output is as last published from these build folders: nothing rebuilt, inputs and files unchanged; Ninja only"
+SKIP_PRESENT = "skipped when its destination exists"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""The end of a run, typed: what was built, where, and how long each phase took. Made from the
+Plan, the Runner's Report and the manifest the run wrote (or, when the output was already up to
+date, the one it left in place); printed, and written with --summary-json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from . import manifest
+from .plan import Plan
+from .runner import PhaseStats, Report
+
+
+@dataclass(frozen=True)
+class Summary:
+    lib: str
+    brand: str
+    sdk_version: str
+    protobuf_version: str | None
+    os: str
+    build_type: str
+    compiler: str
+    out: str
+    binaries: list[str]
+    cmake_package: str
+    seconds: float
+    phases: dict[str, dict[str, float | int]]
+    log: str
+    notes: list[str]
+    compiler_cache: dict[str, object] | None
+    out_up_to_date: bool
+
+    @classmethod
+    def of(cls, plan: Plan, report: Report, seconds: float) -> Summary:
+        data = report.manifest or manifest.read(plan.out)
+        tc = data["toolchain"]
+        return cls(
+            lib=plan.lib,
+            brand=plan.brand,
+            sdk_version=plan.sdk_version,
+            protobuf_version=data.get("protobuf_version"),
+            os=plan.os,
+            build_type=plan.build_type,
+            compiler=f"{tc.get('compiler_id')} {tc.get('compiler_version')}",
+            out=str(plan.out),
+            binaries=sorted(o["path"] for o in data["outputs"] if o["path"].startswith(plan.toolchain.bin_dir + "/")),
+            cmake_package=f"lib/cmake/{plan.lib}",
+            seconds=round(seconds, 2),
+            phases={k: _phase(v) for k, v in report.phases.items()},
+            log=report.log,
+            notes=list(report.notes),
+            compiler_cache=report.cache.as_dict() if report.cache else None,
+            out_up_to_date=report.up_to_date,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def render(self) -> str:
+        def fmt(name: str, p: dict[str, float | int]) -> str:
+            extra = [f"{p['generated']} generated"] if p["generated"] else []
+            if p["steps"] or name in ("protobuf", "sdk"):
+                extra.append(f"{p['compiled']} compiled")
+            return f"{name} {p['seconds']:.1f}s" + (f" ({', '.join(extra)})" if extra else "")
+
+        lines = [
+            f"\nBuilt {self.lib} ({self.brand} {self.sdk_version}, protobuf {self.protobuf_version}) for {self.os}, {self.build_type}, "
+            f"{self.compiler} in {self.seconds:.1f}s",
+            f"  out:      {self.out}",
+            *(f"            {b}" for b in self.binaries),
+            "            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)",
+            f"  CMake:    find_package({self.lib} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={self.out}",
+            "  phases:   " + " | ".join(fmt(k, v) for k, v in self.phases.items()) + (" | out already up to date" if self.out_up_to_date else ""),
+        ]
+        if self.compiler_cache:
+            c = self.compiler_cache
+            lines.append(f"  sccache:  {c['hits']}/{c['hits'] + c['misses']} compiles from cache ({c['hit_rate']}%), {c['location']}")  # type: ignore[operator]
+        lines += [f"  post:     {note}" for note in self.notes]
+        lines.append(f"  log:      {self.log}")
+        return "\n".join(lines)
+
+
+def _phase(p: PhaseStats) -> dict[str, float | int]:
+    return {"seconds": round(p.seconds, 2), "steps": p.steps, "compiled": p.compiled, "generated": p.generated}
