@@ -45,6 +45,10 @@ def test_planning_takes_the_environment_as_an_argument(monkeypatch) -> None:  # 
     assert "backend redis (SCCACHE_REDIS_ENDPOINT=redis://cache:6379)" in plan({"SCCACHE_REDIS_ENDPOINT": "redis://cache:6379"})
     monkeypatch.setenv("SCCACHE_REDIS_ENDPOINT", "redis://elsewhere:1")  # the process's environment is not read
     assert "backend local disk (sccache's default folder)" in plan({})
+    # where the inputs are unpacked follows the environment given, too
+    moved = resolve(opts, {"OPEND_BUILD_CACHE": "/elsewhere/cache"})
+    assert moved.proto_dir.is_relative_to("/elsewhere/cache") and moved.protobuf.src is not None and moved.protobuf.src.is_relative_to("/elsewhere/cache")
+    assert all(dict(s.args).get("dest", "/elsewhere/cache").startswith("/elsewhere/cache") for s in moved.prepare)
 
 
 def test_dry_run_needs_no_toolchain(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def build_plan(options: Options) -> Plan:
     env = dict(os.environ)
     inputs = inputs_mod.resolve(options, env)
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
-    return make_plan(options, toolchain, inputs, sources.cache_root(), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
+    return make_plan(options, toolchain, inputs, sources.cache_root(env), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
                      env=env, missing=tuple(missing))
 
 
@@ -68,7 +68,7 @@ def run_doctor(options: Options) -> int:
     cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
     flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
-    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand))
+    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand), sources.cache_root(env))
     Runner(None, options.verbose, options.lock_timeout).execute(unpack, sources.cache_root() / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
     doctor.report(root, host, cxx, flags, env)
     return 0

@@ -35,7 +35,7 @@ class Inputs:
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
 
-def _default(options: Options, env: Mapping[str, str]) -> Inputs:
+def _default(options: Options, env: Mapping[str, str], cache: Path) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or "futu"
     proto_pin = pins[brand]
@@ -43,14 +43,14 @@ def _default(options: Options, env: Mapping[str, str]) -> Inputs:
         sources.fetch_step(brand, proto_pin),
         action_step("inputs", f"unpack {proto_pin.subdir}/*.proto", Action.UNPACK_PIN, SKIP_PRESENT, pin=brand, suffix=".proto"),
     ]
-    pb = protobuf.choose(options, None, prepare, pins, env)
+    pb = protobuf.choose(options, None, prepare, pins, env, cache)
     return Inputs(
         brand=brand,
         lib=BRANDS[brand],
         version=proto_pin.version,
         origin="pypi",
         identity=f"pypi:{proto_pin.project}=={proto_pin.version}:{proto_pin.sha256}",
-        proto_dir=sources.extracted_path(proto_pin),
+        proto_dir=sources.extracted_path(proto_pin, cache),
         include_dir=None,
         source_dir=None,
         protobuf=pb,
@@ -72,35 +72,35 @@ def _protobuf_record(pb: Protobuf) -> dict[str, str]:
     return {"provider": pb.provider, "version": pb.version, "origin": pb.origin, "identity": pb.identity}
 
 
-def sdk_location(sdk_path: Path, tree: SdkTree) -> tuple[Path, str, tuple[Step, ...]]:
+def sdk_location(sdk_path: Path, tree: SdkTree, cache: Path) -> tuple[Path, str, tuple[Step, ...]]:
     """Where the SDK's root will be on disk, its archive's sha256 ("" for a folder), and the step
     that unpacks an archive into the cache (once per content: the folder is named by the sha256)."""
     if sdk_path.is_dir():
         return (sdk_path / tree.root if tree.root else sdk_path), "", ()
-    sdk_sha = sources.remembered(sdk_path, "sha256", lambda: sources.sha256_file(sdk_path))
-    unpacked = sources.cache_root() / "sdk" / f"{sdk_sha[:16]}"
+    sdk_sha = sources.remembered(sdk_path, "sha256", lambda: sources.sha256_file(sdk_path), cache)
+    unpacked = cache / "sdk" / f"{sdk_sha[:16]}"
     step = action_step("inputs", f"unpack {sdk_path.name}", Action.UNPACK_SDK, SKIP_PRESENT, archive=sdk_path, dest=unpacked)
     return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
 
 
-def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str]) -> Inputs:
+def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand)
-    root, sdk_sha, unpack = sdk_location(sdk_path, tree)
+    root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache)
     prepare: list[Step] = list(unpack)
 
     sdk_protobuf = None
     if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
         if not archives.is_archive(inner):
-            sdk_protobuf = protobuf.source(inner, prepare)  # an unpacked src/ folder inside the SDK
+            sdk_protobuf = protobuf.source(inner, prepare, cache)  # an unpacked src/ folder inside the SDK
         elif sdk_path.is_dir():
-            sdk_protobuf = protobuf.source(inner, prepare)
+            sdk_protobuf = protobuf.source(inner, prepare, cache)
         else:
             member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
-            digest, version = sources.remembered(sdk_path, f"protobuf:{member}", lambda: archives.digest_member(sdk_path, member, protobuf_src.describe_stream))
-            sdk_protobuf = protobuf.source(inner, prepare, (digest, version))
+            digest, version = sources.remembered(sdk_path, f"protobuf:{member}", lambda: archives.digest_member(sdk_path, member, protobuf_src.describe_stream), cache)
+            sdk_protobuf = protobuf.source(inner, prepare, cache, (digest, version))
     pins = sources.load_pins()
-    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env)
+    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env, cache)
     notes = []
     if tree.protobuf is None and options.protobuf is None:
         notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
@@ -131,7 +131,8 @@ def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
     """The inputs for `options`; `env` is the environment of the run (where CMake would look for an
     installed protobuf: CMAKE_PREFIX_PATH)."""
     env = env or {}
-    return _from_sdk(options, options.sdk, env) if options.sdk else _default(options, env)
+    cache = sources.cache_root(env) if env else sources.cache_root()
+    return _from_sdk(options, options.sdk, env, cache) if options.sdk else _default(options, env, cache)
 
 
 def cmake_entries(inputs: Inputs) -> dict[str, str]:

@@ -185,17 +185,17 @@ def installed_version(env: dict[str, str], target_os: str) -> str | None:
 # --- where the protobuf comes from: --protobuf, the SDK's own source, or the pinned default -----
 
 
-def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step]) -> Protobuf:
+def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step], cache: Path) -> Protobuf:
     """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
     tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
     is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
     pin = pins[name]
-    dest = protobuf_src.unpack_dir(pin.src_digest)
+    dest = protobuf_src.unpack_dir(pin.src_digest, cache)
     bundle = pin.layout == "bundle"
     prepare += [
         sources.fetch_step(name, pin),
         action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
-                    SKIP_PRESENT, archive=sources.download_path(pin), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
+                    SKIP_PRESENT, archive=sources.download_path(pin, cache), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
     ]
     origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
     if bundle:
@@ -213,35 +213,36 @@ def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
     return installed(None, [p / "include" for p in prefixes], which_protoc())
 
 
-def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str]) -> Protobuf:
+def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str],
+           cache: Path) -> Protobuf:
     """--protobuf, or without it the SDK's own protobuf source, or the pinned default. Steps that
     fetch and unpack a source are appended to `prepare`."""
     value = options.protobuf
     if value is None:
-        return sdk_protobuf or _pinned("protobuf", pins, prepare)
+        return sdk_protobuf or _pinned("protobuf", pins, prepare, cache)
     if value == SYSTEM:
         return _system(options, env)
     if PINNED_VERSION.match(value):
         if f"protobuf-{value}" not in pins:
             raise unknown_version(value, sources.protobuf_versions(pins))
-        return _pinned(f"protobuf-{value}", pins, prepare)
+        return _pinned(f"protobuf-{value}", pins, prepare, cache)
     path = Path(value).expanduser().absolute()
     if not path.exists():
         raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
                                   f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
     if path.is_dir() and is_installed_prefix(path):
         return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
-    return source(path, prepare)
+    return source(path, prepare, cache)
 
 
-def source(path: Path, prepare: list[Step], described: tuple[str, str | None] | None = None) -> Protobuf:
+def source(path: Path, prepare: list[Step], cache: Path, described: tuple[str, str | None] | None = None) -> Protobuf:
     """A protobuf source to build: an archive (unpacked by a step) or a folder.
 
     An archive is known by the digest of its C++ sources, so equal sources share one protobuf
     build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
     if archives.is_archive(path):
-        digest, version = described or sources.remembered(path, "protobuf", lambda: protobuf_src.describe_archive(path))
-        dest = protobuf_src.unpack_dir(digest)
+        digest, version = described or sources.remembered(path, "protobuf", lambda: protobuf_src.describe_archive(path), cache)
+        dest = protobuf_src.unpack_dir(digest, cache)
         prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, SKIP_PRESENT, archive=path, dest=dest, digest=digest))
         return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
     src = protobuf_src.find_src(path)

@@ -157,5 +157,5 @@ def find_src(folder: Path) -> Path | None:
     return None
 
 
-def unpack_dir(digest: str) -> Path:
-    return cache_root() / "sources" / f"protobuf-{digest[:16]}"
+def unpack_dir(digest: str, cache: Path | None = None) -> Path:
+    return (cache or cache_root()) / "sources" / f"protobuf-{digest[:16]}"

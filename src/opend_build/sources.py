@@ -8,7 +8,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -60,11 +60,13 @@ def protobuf_versions(pins: dict[str, Pin]) -> list[str]:
     return sorted(found, key=lambda v: [int(x) for x in v.split(".")])
 
 
-def cache_root() -> Path:
-    env = os.environ.get("OPEND_BUILD_CACHE")
-    if env:
-        return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+def cache_root(env: Mapping[str, str] | None = None) -> Path:
+    """The user cache of downloads, sources and builds, as `env` (default: this process's) places it."""
+    e = os.environ if env is None else env
+    if e.get("OPEND_BUILD_CACHE"):
+        return Path(e["OPEND_BUILD_CACHE"]).expanduser().resolve()
+    home = Path(e["HOME"]) if e.get("HOME") else Path.home()
+    base = e.get("XDG_CACHE_HOME") or (home / ".cache")
     return (Path(base) / "opend-build").resolve()
 
 
@@ -72,13 +74,13 @@ def index_url() -> str:
     return (os.environ.get("OPEND_BUILD_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
 
 
-def remembered(path: Path, kind: str, compute: Callable[[], T]) -> T:
+def remembered(path: Path, kind: str, compute: Callable[[], T], cache: Path | None = None) -> T:
     """`compute()` over a large file (a digest of an SDK archive or the protobuf tarball inside it),
     remembered in the cache by the file's path, size and mtime: a --dry-run or a no-op run plans
     without reading the archive again. The value must survive JSON (lists come back as lists)."""
     st = path.stat()
     key = hashlib.sha256(json.dumps([str(path.absolute()), st.st_size, st.st_mtime_ns, kind]).encode()).hexdigest()[:32]
-    memo = cache_root() / "digests" / f"{key}.json"
+    memo = (cache or cache_root()) / "digests" / f"{key}.json"
     try:
         return json.loads(memo.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError):
@@ -110,12 +112,12 @@ def fetch_step(name: str, pin: Pin) -> Step:
     return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, SKIP_VERIFIED, pin=name)
 
 
-def download_path(pin: Pin) -> Path:
-    return cache_root() / "downloads" / pin.filename
+def download_path(pin: Pin, cache: Path | None = None) -> Path:
+    return (cache or cache_root()) / "downloads" / pin.filename
 
 
-def extracted_path(pin: Pin) -> Path:
-    return cache_root() / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
+def extracted_path(pin: Pin, cache: Path | None = None) -> Path:
+    return (cache or cache_root()) / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
 
 
 def _find_file_url(pin: Pin) -> str:
