@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sdkfactory  # noqa: E402
 
-from opend_build import sources, tools  # noqa: E402
+from opend_build import sdk, sources, tools  # noqa: E402
 
 OFFLINE = {"OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}  # any download attempt fails
 
@@ -261,7 +261,7 @@ FUTU_SDK_PROTOS = ["InitConnect.proto", "KeepAlive.proto", "GetGlobalState.proto
 
 @pytest.fixture(scope="session")
 def futu_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
-    only = sdkfactory.import_closure(open_inputs["futu"], FUTU_SDK_PROTOS)
+    only = sdk.import_closure(open_inputs["futu"], FUTU_SDK_PROTOS)
     return sdkfactory.make_sdk(work / "sdk-futu", "futu", open_inputs["futu"], protobuf_tarball, only=only)
 
 
@@ -269,7 +269,7 @@ def futu_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -
 def moomoo_sdk(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> Path:
     """MMAPI4CPP shape with two of the protocol files moomoo has of its own plus what they import:
     the full 184 of both brands are built by the default builds already."""
-    only = sdkfactory.import_closure(open_inputs["moomoo"], ["Qot_Sub.proto", "Qot_GetIpoList.proto", "Verification.proto"])
+    only = sdk.import_closure(open_inputs["moomoo"], ["Qot_Sub.proto", "Qot_GetIpoList.proto", "Verification.proto"])
     return sdkfactory.make_sdk(work / "sdk-moomoo", "moomoo", open_inputs["moomoo"], protobuf_tarball, only=only)
 
 

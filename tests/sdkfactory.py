@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 from opend_build.sdk import BRANDS as LIBS
-from opend_build.sdk import import_closure  # noqa: F401 - the tests' SDKs are assembled with it
 
 DATA = Path(__file__).resolve().parent / "data"
 STALE = '#error "stale vendor-generated header: the build must use its own"\n'

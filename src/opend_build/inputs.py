@@ -130,8 +130,8 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
 def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
     """The inputs for `options`; `env` is the environment of the run (where CMake would look for an
     installed protobuf: CMAKE_PREFIX_PATH)."""
+    cache = sources.cache_root(env or None)  # without an environment given: this process's
     env = env or {}
-    cache = sources.cache_root(env) if env else sources.cache_root()
     return _from_sdk(options, options.sdk, env, cache) if options.sdk else _default(options, env, cache)
 
 

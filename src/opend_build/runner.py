@@ -190,7 +190,7 @@ class Runner:
         self.lock_timeout = lock_timeout
         self.progress = Progress(stream, verbose)
         self.report = Report()
-        self.log_path = plan.log if plan else Path(os.devnull)
+        self.log_path = Path(os.devnull)  # the log of the steps running (execute sets it)
         self.paused = False
         self.cache_server: tuple[str, dict[str, str]] | None = None  # (sccache, env) while ours runs
 
@@ -201,7 +201,7 @@ class Runner:
         with locks.hold(plan.locks, self.lock_timeout, self.progress.say):
             recover(plan.out, plan.staging)
             try:
-                self.execute(plan.steps, self.log_path)
+                self.execute(plan.steps, plan.log)
             finally:
                 if plan.staging.exists():
                     shutil.rmtree(plan.staging, ignore_errors=True)
