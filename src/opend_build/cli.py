@@ -68,8 +68,9 @@ def run_doctor(options: Options) -> int:
     cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
     flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
-    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand), sources.cache_root(env))
-    Runner(None, options.verbose, options.lock_timeout).execute(unpack, sources.cache_root() / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
+    cache = sources.cache_root(env)
+    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand), cache)
+    Runner(None, options.verbose, options.lock_timeout).execute(unpack, cache / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
     doctor.report(root, host, cxx, flags, env)
     return 0
 
@@ -80,9 +81,10 @@ def run_inputs(options: Options) -> int:
     else (an IDE preset, Conan, scikit-build-core)."""
     import hashlib
 
-    resolved = inputs_mod.resolve(options, dict(os.environ))
+    env = dict(os.environ)
+    resolved = inputs_mod.resolve(options, env)
     # Progress on stderr: stdout is the script CMake reads.
-    log = sources.cache_root() / "logs" / f"inputs-{hashlib.sha256(resolved.identity.encode()).hexdigest()[:12]}.log"
+    log = sources.cache_root(env) / "logs" / f"inputs-{hashlib.sha256(resolved.identity.encode()).hexdigest()[:12]}.log"
     Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr).execute(resolved.prepare, log)
     for key, value in inputs_mod.cmake_entries(resolved).items():
         print(f'set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)')
