@@ -152,8 +152,8 @@ def ninja_floor(build_dirs: list[Path], cores: int) -> tuple[float, int]:
 def default_sdk(dest: Path, brand: str, quick: bool) -> Path:
     """An SDK folder from the pinned open inputs: Include/Proto/*.proto and an unpacked protobuf."""
     pins = sources.load_pins()
-    protos = sources.unpack_pin(pins[brand], sources.fetch(pins[brand]), ".proto")
-    pb = sources.unpack_pin(pins["protobuf"], sources.fetch(pins["protobuf"]))
+    protos = sources.prepared(pins[brand], sources.cache_root(), ".proto")
+    pb = sources.prepared(pins["protobuf"], sources.cache_root())
     lib = BRANDS[brand]
     root = dest / f"{lib}4CPP_{pins[brand].version}"
     (root / "Include" / "Proto").mkdir(parents=True)

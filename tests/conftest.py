@@ -17,8 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import build  # noqa: E402
+
+build.load(ROOT)  # this checkout's package, even when an editable install of another one is active
 
 import sdkfactory  # noqa: E402
 
@@ -71,12 +75,19 @@ def must_build(*args: str, summary: Path, **kw) -> Result:  # type: ignore[no-un
 _started: list[subprocess.Popen[str]] = []
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start(*args: str, env: dict[str, str] | None = None, sigint: object = None) -> subprocess.Popen[str]:
     """The driver in the background, its output merged and readable line by line. Whatever a test
     leaves running is killed when the test ends (see the autouse fixture below), so a failed test
-    never leaves a paused driver holding locks that the next test waits on."""
+    never leaves a paused driver holding locks that the next test waits on. `sigint` (a signal
+    disposition, e.g. signal.SIG_IGN) is what the driver inherits for SIGINT; by default, whatever
+    the suite has."""
+    import signal
+
+    def inherit() -> None:
+        signal.signal(signal.SIGINT, sigint)  # type: ignore[arg-type]
+
     proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), *suite_args(args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **(env or {})})
+                            text=True, env={**os.environ, **(env or {})}, preexec_fn=inherit if sigint is not None else None)
     _started.append(proc)
     return proc
 
@@ -101,10 +112,19 @@ def wait_for(proc: subprocess.Popen[str], needle: str | re.Pattern[str], seen: l
     raise AssertionError(f"{needle!r} never appeared:\n{''.join(seen)}")
 
 
-def finish(proc: subprocess.Popen[str], seen: list[str]) -> int:
+def finish(proc: subprocess.Popen[str], seen: list[str], timeout: float = 1800) -> int:
+    """Read the rest of the driver's output and its exit code; a driver still running after
+    `timeout` seconds is killed (and its code is then -9)."""
+    import threading
+
     assert proc.stdout is not None
-    seen.extend(proc.stdout)
-    return proc.wait(timeout=1800)
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        seen.extend(proc.stdout)
+        return proc.wait()
+    finally:
+        watchdog.cancel()
 
 
 def free_port() -> int:
@@ -244,8 +264,7 @@ def open_inputs(pins: dict[str, sources.Pin]) -> dict[str, Path]:
     """The pinned inputs, fetched and unpacked through the driver's own code: protos per brand, protobuf src."""
     out = {}
     for name, suffix in (("futu", ".proto"), ("moomoo", ".proto"), ("protobuf", "")):
-        pin = pins[name]
-        out[name] = sources.unpack_pin(pin, sources.fetch(pin), suffix)
+        out[name] = sources.prepared(pins[name], sources.cache_root(), suffix)
     return out
 
 

@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Built, run_driver
 
 from opend_build import options, runner
@@ -65,6 +66,45 @@ def test_dry_run_needs_no_toolchain(tmp_path: Path) -> None:
     assert "plan: FTAPI" in r.stdout and "missing on this machine: no C++ compiler found (looked for clang++)" in r.stdout
     real = run_driver("--os", "linux", "--compiler", "clang", "--out", str(tmp_path / "o"), env=env)
     assert real.returncode == 6 and "clang++" in real.stderr and not (tmp_path / "o").exists()
+
+
+def test_dry_run_without_cmake_and_ninja_lists_them(tmp_path: Path) -> None:
+    """Neither on PATH nor importable from PyPI's packages (hidden by modules of the same name that
+    fail to import): the dry run still prints the plan and names them; the real run exits 6."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    for module in ("cmake", "ninja"):
+        (hide / f"{module}.py").write_text("raise ImportError('hidden by the test')\n")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in ("cc", "c++", "g++"):
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), bare / tool)  # type: ignore[arg-type]
+    env = {"PATH": str(bare), "PYTHONPATH": str(hide)}
+    r = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"), env=env)
+    assert r.returncode == 0, r.output
+    assert "plan: FTAPI" in r.stdout and "missing on this machine: cmake not found" in r.stdout and "missing on this machine: ninja not found" in r.stdout
+    real = run_driver("--os", "linux", "--out", str(tmp_path / "o"), env=env)
+    assert real.returncode == 6 and "cmake not found" in real.stderr and not (tmp_path / "o").exists()
+
+
+def test_steps_carry_the_paths_planning_chose(open_inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fetch and unpack steps name the files they read and write in the cache planning was given;
+    the runner takes those, whatever cache the process's own environment would name."""
+    from opend_build import sources
+
+    planned, elsewhere = tmp_path / "planned", tmp_path / "elsewhere"
+    inputs = resolve(options.parse(["--os", "linux"]), {"OPEND_BUILD_CACHE": str(planned)})
+    fetch, unpack = inputs.prepare[0], inputs.prepare[1]
+    pin = sources.load_pins()["futu"]
+    assert dict(fetch.args)["dest"] == str(planned / "downloads" / pin.filename)
+    assert dict(unpack.args)["archive"] == dict(fetch.args)["dest"] and dict(unpack.args)["dest"] == str(inputs.proto_dir)
+    # the download is already there (from the session's cache), so nothing is fetched from the network
+    (planned / "downloads").mkdir(parents=True)
+    shutil.copy2(sources.download_path(pin, sources.cache_root()), planned / "downloads" / pin.filename)
+    monkeypatch.setenv("OPEND_BUILD_CACHE", str(elsewhere))
+    runner.Runner(None).execute((fetch, unpack), tmp_path / "log")
+    assert (inputs.proto_dir / "Qot_Sub.proto").is_file() and not elsewhere.exists()
 
 
 def test_progress_names_the_protos_of_a_unity_batch(small_built: Built) -> None:

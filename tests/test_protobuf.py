@@ -8,6 +8,7 @@ install prefix given as a folder."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -74,11 +75,24 @@ def test_pinned_version_is_honoured_without_an_sdk() -> None:
     assert "gnu++11" in out.splitlines()[1] and "-DOPEND_CXX_STANDARD=11" in out
 
 
-def test_system_plan_builds_and_ships_no_protobuf() -> None:
-    out = dry("--os", "linux", "--protobuf", "system")
-    assert "protobuf: 3.21.12, installed, not built or shipped: system" in out and "protoc /usr/bin/protoc" in out
+def system_like(root: Path, version: int = 3021012, protoc_says: str = "libprotoc 3.21.12") -> dict[str, str]:
+    """An environment whose installed protobuf is a fake prefix of ours, found where CMake looks
+    (CMAKE_PREFIX_PATH), its protoc first on PATH: plans need no protobuf on the host."""
+    prefix = fake_prefix(root, PORT_DEF.format(n=version), "bin/protoc")
+    (prefix / "bin" / "protoc").write_text(f"#!/bin/sh\necho '{protoc_says}'\n")
+    (prefix / "bin" / "protoc").chmod(0o755)
+    return {"CMAKE_PREFIX_PATH": str(prefix), "PATH": f"{prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def test_system_plan_builds_and_ships_no_protobuf(tmp_path: Path) -> None:
+    env = system_like(tmp_path / "usr")
+    r = run_driver("--os", "linux", "--protobuf", "system", "--dry-run", env=env)
+    out = r.stdout
+    assert r.returncode == 0, r.output
+    assert "protobuf: 3.21.12, installed, not built or shipped: system" in out and f"protoc {tmp_path}/usr/bin/protoc" in out
     assert "[protobuf]" not in out  # no protobuf steps at all
     assert "-DOPEND_PROTOBUF_PROVIDER=installed" in out and "-DOPEND_PROTOBUF_VERSION=3.21.12" in out
+    assert f"-DProtobuf_PROTOC_EXECUTABLE={tmp_path}/usr/bin/protoc" in out  # the configure takes the protoc the plan names
 
 
 def test_macos_plan_with_a_homebrew_prefix(tmp_path: Path) -> None:

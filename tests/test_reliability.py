@@ -74,6 +74,48 @@ def test_kill_at_a_phase_keeps_previous_output(sig: int, phase: str, previous: t
     assert json.loads(snapshot(out))["sdk_version"] == sdk.name.split("_", 1)[1]
 
 
+def test_sigint_stops_a_driver_that_inherited_it_ignored(tmp_path: Path) -> None:
+    """A driver started in the background (`&`, nohup, a CI step) inherits SIGINT as ignored; it
+    installs its own handling, so SIGINT still stops it with 130 and nothing published."""
+    out = tmp_path / "out"
+    proc = start("--os", "linux", "--out", str(out), env={"OPEND_BUILD_PAUSE_BEFORE": f"inputs:{tmp_path / 'never'}",
+                                                             "OPEND_BUILD_CACHE": str(tmp_path / "cache")}, sigint=signal.SIG_IGN)
+    seen: list[str] = []
+    wait_for(proc, "paused before inputs", seen)
+    proc.send_signal(signal.SIGINT)
+    assert finish(proc, seen, timeout=60) == 130, "".join(seen)
+    assert "interrupted; the previous output is unchanged" in "".join(seen) and not out.exists()
+
+
+def test_two_first_runs_on_one_new_sdk_archive_both_succeed(small_zip: Path, tmp_path: Path) -> None:
+    """Two drivers started together on an archive the cache has never seen (different outputs, one
+    cache): both unpack it, one rename wins, and the other takes the winner's folder."""
+    release = tmp_path / "go"
+    env = {"OPEND_BUILD_PAUSE_BEFORE": f"inputs:{release}", "OPEND_BUILD_CACHE": str(tmp_path / "cache")}
+    procs = [start("inputs", "--sdk", str(small_zip), env=env) for _ in range(2)]
+    seen: list[list[str]] = [[], []]
+    for proc, lines in zip(procs, seen):
+        wait_for(proc, "paused before inputs", lines)
+    release.touch()
+    assert [finish(p, lines, timeout=300) for p, lines in zip(procs, seen)] == [0, 0], seen
+    assert len(list((tmp_path / "cache" / "sdk").iterdir())) == 1
+
+
+def test_sdk_unpack_takes_a_folder_another_run_renamed_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The losing side of that race, made certain: the rename fails because the folder exists."""
+    from opend_build import archives, runner
+
+    dest = tmp_path / "sdk" / "abc"
+
+    def other_run_wins(archive: Path, d: Path, *a: object) -> Path:
+        d.mkdir(parents=True)
+        raise OSError(39, "Directory not empty")
+
+    monkeypatch.setattr(archives, "extract", other_run_wins)
+    runner._act_unpack_sdk(str(tmp_path / "x.zip"), str(dest))
+    assert dest.is_dir()
+
+
 def test_kill_during_protobuf_then_resume(small_clang: Built) -> None:
     """The clang build (test_toolchains) was SIGKILLed while protobuf compiled: nothing was
     published, and the next run finished the build instead of starting it again."""

@@ -185,24 +185,55 @@ def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:
         assert published.up_to_date(plan) is expect, (target, plan.toolchain.generator)
 
 
-@pytest.mark.parametrize("folder", ["protobuf-3.5.1", "protobuf"])
-def test_unpacked_protobuf_source_in_the_sdk(folder: str, small_sdk: Path, work: Path, tmp_path: Path) -> None:
-    """Some SDK versions carry protobuf unpacked (Src/protobuf-3.5.1/ or Src/protobuf/) instead of
-    the tarball. The first builds for real (its own protobuf build); the second shape is planned."""
+def with_unpacked_protobuf(small_sdk: Path, folder: str, dest: Path) -> Path:
+    """A copy of the small SDK whose protobuf is unpacked as Src/<folder>/ instead of the tarball."""
     import tarfile
 
-    sdk = Path(shutil.copytree(small_sdk, tmp_path / folder / small_sdk.name))
+    sdk = Path(shutil.copytree(small_sdk, dest / folder / small_sdk.name))
     tarball = sdk / "Src" / "protobuf-all-3.5.1.tar.gz"
     with tarfile.open(tarball) as tf:
-        tf.extractall(tmp_path / "unpacked", filter="data")
-    shutil.move(str(tmp_path / "unpacked" / "protobuf-3.5.1"), str(sdk / "Src" / folder))
+        tf.extractall(dest / folder / "unpacked", filter="data")
+    shutil.move(str(dest / folder / "unpacked" / "protobuf-3.5.1"), str(sdk / "Src" / folder))
     tarball.unlink()
-    plan = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run")
-    assert plan.returncode == 0, plan.output
-    assert f"built from source: {sdk / 'Src' / folder / 'src'}" in plan.stdout and "unpack protobuf" not in plan.stdout
-    if folder == "protobuf":
-        return
-    out = work / "out" / f"unpacked-{folder}"
+    return sdk
+
+
+PACK = {"zip": sdkfactory.zip_tree, "7z": sdkfactory.sevenzip_tree, "tar.gz": sdkfactory.tar_tree}
+
+
+@pytest.fixture(scope="module")
+def protobuf_shapes(small_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The small SDK with each protobuf shape the vendor ships: the tarball, protobuf-3.5.1/, protobuf/."""
+    tmp = tmp_path_factory.mktemp("pbshapes")
+    return {"tarball": small_sdk, **{folder: with_unpacked_protobuf(small_sdk, folder, tmp) for folder in ("protobuf-3.5.1", "protobuf")}}
+
+
+@pytest.mark.parametrize("kind", ["folder", *PACK])
+@pytest.mark.parametrize("shape", ["tarball", "protobuf-3.5.1", "protobuf"])
+def test_every_archive_format_plans_each_protobuf_shape(kind: str, shape: str, protobuf_shapes: dict[str, Path], tmp_path: Path) -> None:
+    """Whatever the SDK comes in, its own protobuf is planned from the SDK alone: an unpacked one
+    inside an archive is read where the SDK's unpack step will put it (it is not on disk yet)."""
+    from opend_build import options
+    from opend_build.inputs import resolve
+
+    root = protobuf_shapes[shape]
+    sdk = root if kind == "folder" else PACK[kind](root, tmp_path / f"{root.name}.{kind}")
+    inputs = resolve(options.parse(["--os", "linux", "--sdk", str(sdk), "--dry-run"]), {"OPEND_BUILD_CACHE": str(tmp_path / "cache")})
+    pb = inputs.protobuf
+    assert (pb.provider, pb.version) == ("build", "3.5.1")
+    unpacks = [s.action.value for s in inputs.prepare if s.action is not None]
+    assert unpacks == ([] if kind == "folder" else ["unpack_sdk"]) + (["unpack_protobuf"] if shape == "tarball" else [])
+    if shape != "tarball":
+        assert pb.src is not None and pb.src.parts[-2:] == (shape, "src")
+        if kind != "folder":
+            assert pb.src.is_relative_to(tmp_path / "cache" / "sdk") and not pb.src.exists()
+
+
+def test_unpacked_protobuf_in_an_sdk_archive_builds(protobuf_shapes: dict[str, Path], work: Path, tmp_path: Path) -> None:
+    """Some SDK versions carry protobuf unpacked (Src/protobuf-3.5.1/) instead of the tarball; as a
+    .zip it builds (its own protobuf build, from the unpacked SDK)."""
+    sdk = sdkfactory.zip_tree(protobuf_shapes["protobuf-3.5.1"], tmp_path / "FTAPI4CPP_9.4.5418.zip")
+    out = work / "out" / "unpacked-protobuf-zip"
     r = must_build("--os", "linux", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json")
     assert r.summary is not None and r.summary["protobuf_version"] == "3.5.1"
     assert "library ok" in consume(out, "FTAPI", tmp_path / "consumer")

@@ -60,13 +60,26 @@ def test_doctor_tells_the_abis_apart(which: str, args: list[str], expect: list[s
     assert "if your application links protobuf 3.21.12, it cannot also link 3.5.1" in r.stdout and "--protobuf system" in r.stdout
 
 
-def test_doctor_checks_this_machine_alone() -> None:
-    r = run_driver("doctor")
+def test_doctor_checks_this_machine_alone(tmp_path: Path) -> None:
+    """What the machine has: the compiler, cmake, ninja, and the protobuf CMake would find (here a
+    fake one of ours, so the test needs no protobuf installed); a protoc of another version is named."""
+    from test_protobuf import system_like
+
+    r = run_driver("doctor", env=system_like(tmp_path / "usr"))
     assert r.returncode == 0, r.output
     for needle in ("this machine (linux):", "C++ compiler: ", "cmake: ", "ninja: ", "sccache: ",
-                   "protobuf headers: 3.21.12 in /usr/include", "protoc: 3.21.12 at ", "--protobuf system builds the SDK against this protobuf 3.21.12",
-                   "verdict: this machine builds the SDK"):
+                   f"protobuf headers: 3.21.12 in {tmp_path}/usr/include", f"protoc: 3.21.12 at {tmp_path}/usr/bin/protoc",
+                   "--protobuf system builds the SDK against this protobuf 3.21.12", "verdict: this machine builds the SDK"):
         assert needle in r.stdout, r.stdout
+    mixed = run_driver("doctor", env=system_like(tmp_path / "mixed", protoc_says="libprotoc 3.19.0"))
+    assert "mismatch: protoc 3.19.0 cannot generate code for the 3.21.12 headers" in mixed.stdout, mixed.output
+
+
+@pytest.mark.build
+def test_doctor_finds_the_hosts_debian_protobuf_and_libcxx() -> None:
+    """On the suite's machine (tests/run.py installs libprotobuf-dev, protobuf-compiler, clang, libc++)."""
+    r = run_driver("doctor")
+    assert "protobuf headers: 3.21.12 in /usr/include" in r.stdout and "protoc: 3.21.12 at " in r.stdout, r.output
     clang = run_driver("doctor", "--compiler", "clang")
     assert clang.returncode == 0 and "libc++: clang builds with -stdlib=libc++" in clang.stdout, clang.output
 

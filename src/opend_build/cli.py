@@ -44,12 +44,17 @@ def build_plan(options: Options) -> Plan:
     env = dict(os.environ)
     inputs = inputs_mod.resolve(options, env)
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
-    return make_plan(options, toolchain, inputs, sources.cache_root(env), Tools(tools.cmake(), tools.ninja(), sccache), Path.cwd(),
+    found = Tools(or_missing(tools.cmake, lambda: "cmake"), or_missing(tools.ninja, lambda: "ninja"), sccache)
+    return make_plan(options, toolchain, inputs, sources.cache_root(env), found, Path.cwd(),
                      env=env, missing=tuple(missing))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted("stopped by SIGTERM")
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def run_doctor(options: Options) -> int:
@@ -135,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Our own, always: a driver started in the background (`&`, nohup, a CI step) inherits SIGINT
+    # as ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         return run(parse(argv))
     except OpenDError as exc:

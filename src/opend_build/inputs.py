@@ -6,6 +6,7 @@ calls for is returned as plan steps, so a --dry-run shows it and the runner does
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -39,10 +40,7 @@ def _default(options: Options, env: Mapping[str, str], cache: Path) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or "futu"
     proto_pin = pins[brand]
-    prepare = [
-        sources.fetch_step(brand, proto_pin),
-        action_step("inputs", f"unpack {proto_pin.subdir}/*.proto", Action.UNPACK_PIN, SKIP_PRESENT, pin=brand, suffix=".proto"),
-    ]
+    prepare = [sources.fetch_step(brand, proto_pin, cache), sources.unpack_pin_step(brand, proto_pin, cache, ".proto")]
     pb = protobuf.choose(options, None, prepare, pins, env, cache)
     return Inputs(
         brand=brand,
@@ -83,6 +81,23 @@ def sdk_location(sdk_path: Path, tree: SdkTree, cache: Path) -> tuple[Path, str,
     return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
 
 
+def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path, prepare: list[Step], cache: Path) -> Protobuf:
+    """The protobuf source inside an SDK archive, planned from the archive alone (nothing of it is
+    on disk before the SDK's unpack step runs): a tarball is described by its content digest; an
+    unpacked src/ folder is read where the SDK's unpack puts it, its version from its headers."""
+    def member(rel: str) -> str:
+        return str(PurePosixPath(tree.root, rel)) if tree.root else rel
+
+    if archives.is_archive(inner):
+        m = member(tree.protobuf or "")
+        described = sources.remembered(sdk_path, f"protobuf:{m}", lambda: archives.digest_member(sdk_path, m, protobuf_src.describe_stream), cache)
+        return protobuf.source(inner, prepare, cache, (described[0], described[1]))
+    headers = {h: member(f"{tree.protobuf}/{h}") for h in tree.protobuf_headers}
+    version = sources.remembered(sdk_path, f"protobuf-version:{tree.protobuf}", lambda: protobuf_src.version_in_archive(sdk_path, headers), cache)
+    # Keyed by the SDK archive's content, which fixes the folder's; unpacked with the SDK.
+    return Protobuf("build", version or "", f"{tree.protobuf} in {sdk_path.name}", f"sdk:{sdk_sha}:{tree.protobuf}", src=inner)
+
+
 def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand)
     root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache)
@@ -91,14 +106,10 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
     sdk_protobuf = None
     if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
-        if not archives.is_archive(inner):
-            sdk_protobuf = protobuf.source(inner, prepare, cache)  # an unpacked src/ folder inside the SDK
-        elif sdk_path.is_dir():
-            sdk_protobuf = protobuf.source(inner, prepare, cache)
+        if sdk_path.is_dir():
+            sdk_protobuf = protobuf.source(inner, prepare, cache)  # its tarball, or its unpacked src/ folder
         else:
-            member = str(PurePosixPath(tree.root, tree.protobuf)) if tree.root else tree.protobuf
-            digest, version = sources.remembered(sdk_path, f"protobuf:{member}", lambda: archives.digest_member(sdk_path, member, protobuf_src.describe_stream), cache)
-            sdk_protobuf = protobuf.source(inner, prepare, cache, (digest, version))
+            sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, prepare, cache)
     pins = sources.load_pins()
     pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env, cache)
     notes = []
@@ -130,8 +141,8 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
 def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
     """The inputs for `options`; `env` is the environment of the run (where CMake would look for an
     installed protobuf: CMAKE_PREFIX_PATH)."""
-    cache = sources.cache_root(env or None)  # without an environment given: this process's
-    env = env or {}
+    env = dict(os.environ) if env is None else env  # without an environment given: this process's
+    cache = sources.cache_root(env)
     return _from_sdk(options, options.sdk, env, cache) if options.sdk else _default(options, env, cache)
 
 

@@ -17,7 +17,7 @@ from .platforms import Toolchain
 from .protobuf import language_level
 from .settings import Options
 from .sources import project_root
-from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
+from .steps import CONFIGURE_READS, SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
 
 __all__ = ["Plan", "Step", "Tools", "default_out", "make_plan", "staging_for"]
 
@@ -136,6 +136,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     if toolchain.generator == "Ninja":
         common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
     jobs = str(options.jobs)
+    reads = tuple((k, env_in[k]) for k in CONFIGURE_READS if k in env_in)
     config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
 
     steps: list[Step] = list(inputs.prepare)
@@ -148,15 +149,20 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD")]
         steps += [
             Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
-                 (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED),
+                 (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED,
+                 reads=reads),
             Step("protobuf", "build protobuf", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
             Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
         ]
         entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
+    if pb.provider == "installed" and pb.protoc is not None:
+        # The protoc planning found (and the plan names): a configure cached from an earlier run
+        # would otherwise keep the one it found then, whatever PATH says now.
+        entries["Protobuf_PROTOC_EXECUTABLE"] = str(pb.protoc)
     sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
     steps += [
         Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build),
-             skip_when=SKIP_CONFIGURED),
+             skip_when=SKIP_CONFIGURED, reads=reads),
         Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),
         *([action_step("cache", "compiler cache statistics", Action.SCCACHE_STATS, env=cache_env, sccache=tools.sccache)] if cache_env else []),
         Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env, skip_when=SKIP_PUBLISHED),

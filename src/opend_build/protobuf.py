@@ -144,8 +144,9 @@ def system_prefixes(env: dict[str, str], target_os: str) -> list[Path]:
     return [*found, Path("/usr/local"), Path("/usr"), *([Path("/opt/homebrew")] if target_os == "macos" else [])]
 
 
-def which_protoc() -> Path | None:
-    found = shutil.which("protoc")
+def which_protoc(env: Mapping[str, str]) -> Path | None:
+    """The protoc CMake's FindProtobuf would find on the PATH of `env`."""
+    found = shutil.which("protoc", path=env.get("PATH", ""))
     return Path(found) if found else None
 
 
@@ -165,7 +166,7 @@ def system_include(env: dict[str, str], target_os: str) -> Path | None:
 def describe_system(env: dict[str, str], target_os: str) -> list[str]:
     """What doctor says of the protobuf installed on this machine, one fact a line."""
     include = system_include(env, target_os)
-    protoc = which_protoc()
+    protoc = which_protoc(env)
     headers = version_in(include) if include else None
     said = [f"protobuf headers: {headers} in {include}" if include else f"protobuf headers: none installed (Debian: apt-get install {DEBIAN_PACKAGES})"]
     protoc_v = run_protoc_version(protoc) if protoc else None
@@ -193,7 +194,7 @@ def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step], cache:
     dest = protobuf_src.unpack_dir(pin.src_digest, cache)
     bundle = pin.layout == "bundle"
     prepare += [
-        sources.fetch_step(name, pin),
+        sources.fetch_step(name, pin, cache),
         action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
                     SKIP_PRESENT, archive=sources.download_path(pin, cache), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
     ]
@@ -210,7 +211,7 @@ def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
     if options.os != host_os():
         return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
     prefixes = system_prefixes(dict(env), options.os)
-    return installed(None, [p / "include" for p in prefixes], which_protoc())
+    return installed(None, [p / "include" for p in prefixes], which_protoc(env))
 
 
 def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str],

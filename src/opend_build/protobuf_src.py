@@ -20,7 +20,6 @@ from typing import IO
 
 from . import archives
 from .errors import ProtobufSourceError
-from .sources import cache_root
 
 SUFFIXES = (".h", ".cc", ".inc")
 
@@ -91,6 +90,12 @@ def version_of(headers: dict[str, bytes]) -> str | None:
     return version_from_headers(*(text(n) for n in VERSION_HEADERS))
 
 
+def version_in_archive(archive: Path, members: dict[str, str]) -> str | None:
+    """The version of an unpacked protobuf inside an archive (an SDK's Src/protobuf-3.5.1/src/),
+    read from its version headers: `members` maps each header's name below src/ to its member."""
+    return version_of({name: archives.digest_member(archive, m, lambda _n, stream: stream.read()) for name, m in members.items()})
+
+
 def digest_dir(src: Path) -> str:
     """Digest of google/protobuf/**.{h,cc,inc} under a src/ folder."""
     base = src / "google" / "protobuf"
@@ -157,5 +162,5 @@ def find_src(folder: Path) -> Path | None:
     return None
 
 
-def unpack_dir(digest: str, cache: Path | None = None) -> Path:
-    return (cache or cache_root()) / "sources" / f"protobuf-{digest[:16]}"
+def unpack_dir(digest: str, cache: Path) -> Path:
+    return cache / "sources" / f"protobuf-{digest[:16]}"

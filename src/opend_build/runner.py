@@ -22,7 +22,7 @@ from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src,
 from .diagnose import diagnose
 from .errors import DiskError, ToolchainError, UsageError
 from .plan import Plan
-from .steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step
+from .steps import CONFIGURE_READS, SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step
 
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 
@@ -106,19 +106,26 @@ def short(what: str, batches: Mapping[str, list[str]] | None = None) -> str:
 # --- actions: the non-command steps --------------------------------------------------------
 
 
-def _act_fetch(pin: str) -> None:
-    sources.fetch(sources.load_pins()[pin])
+def _act_fetch(pin: str, dest: str) -> None:
+    sources.fetch(sources.load_pins()[pin], Path(dest))
 
 
-def _act_unpack_pin(pin: str, suffix: str) -> None:
+def _act_unpack_pin(pin: str, suffix: str, archive: str, dest: str) -> None:
     p = sources.load_pins()[pin]
-    sources.unpack_pin(p, sources.fetch(p), suffix)
+    sources.unpack_pin(p, sources.fetch(p, Path(archive)), Path(dest), suffix)
 
 
 def _act_unpack_sdk(archive: str, dest: str) -> None:
-    if not Path(dest).is_dir():
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        archives.extract(Path(archive), Path(dest))
+    d = Path(dest)
+    if d.is_dir():
+        return
+    d.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        archives.extract(Path(archive), d)
+    except OSError:
+        if d.is_dir():
+            return  # another run unpacked the same archive first: the folder is named by its sha256
+        raise
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:
@@ -249,7 +256,8 @@ class Runner:
             return
         self.paused = True
         self.progress.say(f"paused before {phase} (pid {os.getpid()})")
-        while not (release and Path(release).exists()):
+        deadline = time.monotonic() + 3600  # bounded: a test that forgets to release it does not hold a machine for ever
+        while not (release and Path(release).exists()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def _run_step(self, step: Step, log: TextIO) -> None:
@@ -260,17 +268,32 @@ class Runner:
             ACTIONS[step.action](self, step, log)
             return
         if step.skip_when == SKIP_CONFIGURED:
-            stamp = Path(step.build_dir) / ".opend-configure-stamp"
-            digest = hashlib.sha256(json.dumps([step.argv, step.env]).encode()).hexdigest()
-            if stamp.is_file() and stamp.read_text() == digest and (Path(step.build_dir) / "build.ninja").is_file():
-                self.progress.say("    up to date")
-                return
-            file_api.write_query(Path(step.build_dir))
-            stamp.unlink(missing_ok=True)
-            self._command(step, log)
-            stamp.write_text(digest)
+            self._configure(step, log)
             return
         self._command(step, log)
+
+    def _configure(self, step: Step, log: TextIO) -> None:
+        """A configure, skipped when the folder's stamp matches its arguments, its environment and
+        what it reads of the process environment; from a fresh cache when only the latter changed
+        (CMake keeps what it found - compilers, protoc, packages - in CMakeCache.txt)."""
+        build = Path(step.build_dir)
+        stamp = build / ".opend-configure-stamp"
+        want = {"args": _digest([step.argv, step.env]), "reads": _digest(step.reads)}
+        try:
+            have = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            have = {}
+        if have == want and (build / "build.ninja").is_file():
+            self.progress.say("    up to date")
+            return
+        if have and have.get("reads") != want["reads"]:
+            self.progress.say("    the environment the configure reads changed: configuring afresh")
+            (build / "CMakeCache.txt").unlink(missing_ok=True)
+            shutil.rmtree(build / "CMakeFiles", ignore_errors=True)
+        file_api.write_query(build)
+        stamp.unlink(missing_ok=True)
+        self._command(step, log, reads=step.reads)
+        stamp.write_text(json.dumps(want))
 
     def _start_cache_server(self, sccache: str, env: dict[str, str], log: TextIO) -> None:
         full = {**os.environ, **env}
@@ -296,8 +319,11 @@ class Runner:
             subprocess.run([sccache, "--stop-server"], env=env, capture_output=True)
             self.cache_server = None
 
-    def _command(self, step: Step, log: TextIO) -> None:
-        env = {**os.environ, **dict(step.env), "NINJA_STATUS": "[%f/%t] "}
+    def _command(self, step: Step, log: TextIO, reads: tuple[tuple[str, str], ...] | None = None) -> None:
+        env = dict(os.environ)
+        if reads is not None:  # a configure sees these variables as planned, and none of them otherwise
+            env = {k: v for k, v in env.items() if k not in CONFIGURE_READS} | dict(reads)
+        env = {**env, **dict(step.env), "NINJA_STATUS": "[%f/%t] "}
         tail: deque[str] = deque(maxlen=4000)
         stats = self.report.phase(step.phase)
         label = step.phase
@@ -333,6 +359,10 @@ class Runner:
             log.flush()
         if rc != 0:
             raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir if self.plan else None)
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
 
 
 def write_json(path: Path, data: object) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from . import archives
 from .errors import SdkError
+from .protobuf_src import VERSION_HEADERS
 
 BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}
 PROTOBUF_ARCHIVE = re.compile(r"^protobuf(-all|-cpp)?-\d+\.\d+\.\d+\.(tar\.gz|tgz|zip)$", re.I)
@@ -34,6 +35,7 @@ class SdkTree:
     protobuf: str | None  # Src/protobuf-all-x.y.z.tar.gz, or a src/ folder holding google/protobuf
     channel: tuple[str, ...]  # Bin/**/ *Channel* libraries (closed binaries shipped by the vendor)
     cmake_project: bool = False  # a top-level CMakeLists.txt (10.x): noted, never used
+    protobuf_headers: tuple[str, ...] = ()  # an unpacked protobuf: which of its version headers the tree holds
 
     @property
     def lib(self) -> str:
@@ -134,8 +136,10 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
         raise SdkError(f"unrecognised SDK shape: C++ sources outside Src/{lib}/ and Src/{lib}Channel/: {shown}",
                        f"opend-build builds Src/{lib}/ (the SDK) and Src/{lib}Channel/ (a channel built from source); "
                        "move the sources there, or report this SDK version's layout")
+    pb_headers = tuple(h for h in VERSION_HEADERS if protobuf and not PROTOBUF_ARCHIVE.match(PurePosixPath(protobuf).name)
+                       and PurePosixPath(protobuf, h) in rel)
     return SdkTree(root, brand, m.group(1) if m else "unknown", tuple(protos), tuple(headers), tuple(sources), tuple(channel_sources),
-                   protobuf, tuple(channel), PurePosixPath("CMakeLists.txt") in rel)
+                   protobuf, tuple(channel), PurePosixPath("CMakeLists.txt") in rel, pb_headers)
 
 
 def list_tree(path: Path) -> list[str]:

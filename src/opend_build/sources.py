@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from . import archives
 from .errors import DiskError, DownloadError
-from .steps import Action, Step, action_step
+from .steps import SKIP_PRESENT, Action, Step, action_step
 
 T = TypeVar("T")
 
@@ -74,13 +74,13 @@ def index_url() -> str:
     return (os.environ.get("OPEND_BUILD_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
 
 
-def remembered(path: Path, kind: str, compute: Callable[[], T], cache: Path | None = None) -> T:
+def remembered(path: Path, kind: str, compute: Callable[[], T], cache: Path) -> T:
     """`compute()` over a large file (a digest of an SDK archive or the protobuf tarball inside it),
     remembered in the cache by the file's path, size and mtime: a --dry-run or a no-op run plans
     without reading the archive again. The value must survive JSON (lists come back as lists)."""
     st = path.stat()
     key = hashlib.sha256(json.dumps([str(path.absolute()), st.st_size, st.st_mtime_ns, kind]).encode()).hexdigest()[:32]
-    memo = (cache or cache_root()) / "digests" / f"{key}.json"
+    memo = cache / "digests" / f"{key}.json"
     try:
         return json.loads(memo.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError):
@@ -107,17 +107,23 @@ def sha256_file(path: Path) -> str:
 SKIP_VERIFIED = "skipped when the cached download matches its sha256"
 
 
-def fetch_step(name: str, pin: Pin) -> Step:
-    """The step that fetches pin `name` into the cache, verified."""
-    return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, SKIP_VERIFIED, pin=name)
+def fetch_step(name: str, pin: Pin, cache: Path) -> Step:
+    """The step that fetches pin `name` into `cache`, verified; it carries the path it writes."""
+    return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, SKIP_VERIFIED, pin=name, dest=download_path(pin, cache))
 
 
-def download_path(pin: Pin, cache: Path | None = None) -> Path:
-    return (cache or cache_root()) / "downloads" / pin.filename
+def unpack_pin_step(name: str, pin: Pin, cache: Path, suffix: str = "") -> Step:
+    """The step that unpacks pin `name`'s files (ending in `suffix`) from its download in `cache`."""
+    return action_step("inputs", f"unpack {pin.subdir}/*{suffix}", Action.UNPACK_PIN, SKIP_PRESENT, pin=name, suffix=suffix,
+                       archive=download_path(pin, cache), dest=extracted_path(pin, cache))
 
 
-def extracted_path(pin: Pin, cache: Path | None = None) -> Path:
-    return (cache or cache_root()) / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
+def download_path(pin: Pin, cache: Path) -> Path:
+    return cache / "downloads" / pin.filename
+
+
+def extracted_path(pin: Pin, cache: Path) -> Path:
+    return cache / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
 
 
 def _find_file_url(pin: Pin) -> str:
@@ -140,9 +146,8 @@ def _find_file_url(pin: Pin) -> str:
     raise DownloadError(f"{pin.filename} is not listed on {page}", "check OPEND_BUILD_INDEX_URL points at a PyPI mirror")
 
 
-def fetch(pin: Pin) -> Path:
-    """The verified cached file, downloading it when absent or corrupt."""
-    dest = download_path(pin)
+def fetch(pin: Pin, dest: Path) -> Path:
+    """The verified file `dest`, downloading it when absent or corrupt."""
     if dest.exists():
         if sha256_file(dest) == pin.sha256:
             return dest
@@ -176,9 +181,8 @@ def fetch(pin: Pin) -> Path:
     return dest
 
 
-def unpack_pin(pin: Pin, archive: Path, suffix: str = "") -> Path:
-    """The pin's `subdir` unpacked (files ending in `suffix` only) into the source cache, once."""
-    dest = extracted_path(pin)
+def unpack_pin(pin: Pin, archive: Path, dest: Path, suffix: str = "") -> Path:
+    """The pin's `subdir` unpacked (files ending in `suffix` only) from `archive` into `dest`, once."""
     if dest.is_dir():
         return dest
     prefix = PurePosixPath(pin.subdir)
@@ -198,3 +202,8 @@ def unpack_pin(pin: Pin, archive: Path, suffix: str = "") -> Path:
         if not dest.is_dir():
             raise DiskError(f"cannot unpack {archive.name} into {dest}: {exc}", "check free space and permissions of the cache") from exc
     return dest
+
+
+def prepared(pin: Pin, cache: Path, suffix: str = "") -> Path:
+    """Fetch and unpack a pin into `cache` in one call (the test suite's and bench's inputs)."""
+    return unpack_pin(pin, fetch(pin, download_path(pin, cache)), extracted_path(pin, cache), suffix)

@@ -26,8 +26,15 @@ class Action(enum.Enum):
     CLEAR_QUARANTINE = "clear_quarantine"  # macOS: the vendor's FAQ
 
 
+# What a configure reads from the process environment besides its arguments: the runner passes
+# these as planning saw them (and no others of these names), and the configure stamp compares them.
+CONFIGURE_READS = ("PATH", "CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "CMAKE_PREFIX_PATH", "CMAKE_INCLUDE_PATH",
+                   "CMAKE_LIBRARY_PATH", "CMAKE_PROGRAM_PATH", "PKG_CONFIG_PATH", "Protobuf_ROOT", "OPENSSL_ROOT_DIR", "ZLIB_ROOT",
+                   "SDKROOT", "MACOSX_DEPLOYMENT_TARGET")
+
 # Why the runner may skip a step; the plan prints these with the steps they apply to.
-SKIP_CONFIGURED = "skipped when the folder's stamp says it was configured with these exact arguments and environment"
+SKIP_CONFIGURED = ("skipped when the folder's stamp matches these arguments and environment and the variables the configure reads "
+                   f"({', '.join(CONFIGURE_READS)}) as planned; configured afresh (CMakeCache.txt dropped) when those variables changed")
 SKIP_PUBLISHED = "skipped when the output is as last published from these build folders: nothing rebuilt, inputs and files unchanged; Ninja only"
 SKIP_PRESENT = "skipped when its destination exists"
 
@@ -43,6 +50,7 @@ class Step:
     build_dir: str = ""
     action: Action | None = None
     skip_when: str = ""
+    reads: tuple[tuple[str, str], ...] = ()  # configure: the CONFIGURE_READS variables, as planning saw them
 
     def render(self) -> str:
         skip = f"\n    ({self.skip_when})" if self.skip_when else ""

@@ -22,6 +22,7 @@ class Summary:
     compiler: str
     out: str
     binaries: list[str]
+    include: list[str]  # what Include/ holds, in words
     cmake_package: str
     seconds: float
     phases: dict[str, dict[str, float | int]]
@@ -44,6 +45,7 @@ class Summary:
             compiler=f"{tc.get('compiler_id')} {tc.get('compiler_version')}",
             out=str(plan.out),
             binaries=sorted(o["path"] for o in data["outputs"] if o["path"].startswith(plan.toolchain.bin_dir + "/")),
+            include=include_parts([o["path"] for o in data["outputs"]]),
             cmake_package=f"lib/cmake/{plan.lib}",
             seconds=round(seconds, 2),
             phases={k: _phase(v) for k, v in report.phases.items()},
@@ -68,7 +70,7 @@ class Summary:
             f"{self.compiler} in {self.seconds:.1f}s",
             f"  out:      {self.out}",
             *(f"            {b}" for b in self.binaries),
-            "            Include/ (SDK headers, Proto/*.pb.h, google/protobuf)",
+            f"            Include/ ({', '.join(self.include)})",
             f"  CMake:    find_package({self.lib} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={self.out}",
             "  phases:   " + " | ".join(fmt(k, v) for k, v in self.phases.items()) + (" | out already up to date" if self.out_up_to_date else ""),
         ]
@@ -78,6 +80,15 @@ class Summary:
         lines += [f"  post:     {note}" for note in self.notes]
         lines.append(f"  log:      {self.log}")
         return "\n".join(lines)
+
+
+def include_parts(paths: list[str]) -> list[str]:
+    """What the output's Include/ holds, from its files: the SDK's headers, the generated classes,
+    protobuf's headers (only when protobuf ships), abseil's (protobuf 22 and later)."""
+    inc = [p.removeprefix("Include/") for p in paths if p.startswith("Include/")]
+    parts = [("SDK headers", any("/" not in p for p in inc)), ("Proto/*.pb.h", any(p.startswith("Proto/") and p.endswith(".pb.h") for p in inc)),
+             ("google/protobuf", any(p.startswith("google/protobuf/") for p in inc)), ("absl", any(p.startswith("absl/") for p in inc))]
+    return [name for name, present in parts if present]
 
 
 def _phase(p: PhaseStats) -> dict[str, float | int]:
