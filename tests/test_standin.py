@@ -29,7 +29,8 @@ if str(HERE) not in sys.path:
 import opend_standin as st  # noqa: E402
 
 STANDIN = HERE / "opend_standin.py"
-CHILD_TIMEOUT = 60  # seconds; the slowest scenario (delay-reply) needs about 14
+CHILD_TIMEOUT = 40  # seconds; the slowest scenario (delay-reply) needs about 14; a broken InitConnect makes the
+# synchronous constructor retry for ever, and this bounds it
 AES_LENGTHS = (0, 1, 15, 16, 17, 100)
 RSA_LENGTHS = (1, 99, 100, 101, 250)
 
@@ -545,6 +546,29 @@ def test_raw_plain_protocol_unknown_ids_pushes_and_conn_ids() -> None:
     assert [r["conn_id"] for r in recs] == conn_ids
     assert recs[0]["init"]["programmingLanguage"] == "C++" and recs[0]["init"]["clientID"] == "raw"
     assert [p["proto_id"] for p in recs[0]["packets"]] == [1001, 9999, 1004, 3001]
+
+
+def test_raw_push_notify_follows_the_init_connect_reply_and_every_global_state_reply() -> None:
+    with st.StandIn(push_notify=True, lifetime=20) as s:
+        raw = Raw(s.port)
+        try:
+            raw.init_connect(serial=40)
+            got = [raw.packet()]
+            got.append(raw.packet())
+            req = st.PB["GetGlobalState"].Request()
+            req.c2s.userID = 0
+            raw.send(1002, 41, req)
+            got += [raw.packet(), raw.packet()]
+        finally:
+            raw.close()
+    assert [(h["proto_id"], h["serial"]) for h, _ in got] == [(1001, 40), (1003, 1), (1002, 41), (1003, 2)]
+    for h, body in got:
+        if h["proto_id"] == 1003:
+            note = st.PB["Notify"].Response.FromString(body)
+            assert (note.retType, note.s2c.type, note.s2c.event.desc) == (0, 1, st.NOTIFY_DESC)
+    state = st.PB["GetGlobalState"].Response.FromString(got[2][1])
+    assert state.retType == 0 and state.s2c.serverBuildNo == st.SERVER_BUILD_NO and state.s2c.serverVer == st.SERVER_VER
+    assert state.s2c.connID == st.PB["InitConnect"].Response.FromString(got[0][1]).s2c.connID
 
 
 def test_raw_first_packet_must_be_init_connect_and_bad_request_sha1_closes() -> None:
