@@ -636,6 +636,27 @@ def test_cli_port_line_official_client_and_exit_after_max_conns(tmp_path: Path) 
     assert_record(records[0])
 
 
+def test_cli_rsa_key_file_ecb_and_a_fault(tmp_path: Path) -> None:
+    _, pem_file = rsa_pem(tmp_path)
+    log = tmp_path / "standin.jsonl"
+    proc = subprocess.Popen([sys.executable, str(STANDIN), "--rsa-key", pem_file, "--aes", "ecb", "--fault", "split", "--push-notify",
+                             "--max-conns", "1", "--lifetime", "20", "--log", str(log)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip().split("=", 1)[1])
+        result = run_client(tmp_path, "client", {"port": port, "rsa_file": pem_file, **FULL})
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_scenario(result)
+    assert rc == 0
+    (rec,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert_record(rec)
+    assert (rec["rsa"], rec["aes"], rec["faults"]) == (True, "ecb", ["split"])
+
+
 def test_cli_refuses_a_non_loopback_host(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(STANDIN), "--host", "0.0.0.0", "--lifetime", "2"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and proc.stdout == "" and "loopback" in proc.stderr
