@@ -1,8 +1,10 @@
 // Scenario driver over the public C API only: connect, GetGlobalState, Qot_Sub, wait for a push.
 //   channel_scenario HOST PORT [--encrypt] [--rsa-key FILE] [--no-sub] [--push-wait MS]
-//                    [--close-in-callback] [--release-in-callback] [--expect TEXT]...
+//                    [--close-in-callback] [--release-in-callback] [--total-wait MS] [--hold MS]
+//                    [--expect TEXT]... [--forbid TEXT]...
 // Prints one line per event. Each --expect TEXT must be a substring of an event line, in order;
-// without --expect the normal run is expected. Exit 0 when the expectations hold.
+// without --expect the normal run is expected; no line may contain a --forbid TEXT. --hold keeps
+// the connection open that long after the run (keepalives). Exit 0 when the expectations hold.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
     bool encrypt = false;
     std::string pem;
     int push_wait_ms = 5000, total_wait_ms = 40000;
-    std::vector<std::string> expect;
+    int hold_ms = 0;
+    std::vector<std::string> expect, forbid;
     for (int i = 3; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--encrypt") encrypt = true;
@@ -154,6 +157,8 @@ int main(int argc, char** argv) {
                 return 2;
             }
         } else if (a == "--expect" && i + 1 < argc) expect.push_back(argv[++i]);
+        else if (a == "--forbid" && i + 1 < argc) forbid.push_back(argv[++i]);
+        else if (a == "--hold" && i + 1 < argc) hold_ms = atoi(argv[++i]);
         else if (a == "--no-sub") g_no_sub = true;
         else if (a == "--push-wait" && i + 1 < argc) push_wait_ms = atoi(argv[++i]);
         else if (a == "--total-wait" && i + 1 < argc) total_wait_ms = atoi(argv[++i]);
@@ -228,6 +233,12 @@ int main(int argc, char** argv) {
         }
     }
 
+    if (hold_ms > 0) {
+        std::unique_lock<std::mutex> g(g_mu);
+        std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now() + std::chrono::milliseconds(hold_ms);
+        for (int rounds = 0; rounds < 100000 && std::chrono::steady_clock::now() < t; ++rounds) g_cv.wait_until(g, t);
+    }
+
     bool released;
     {
         std::lock_guard<std::mutex> g(g_mu);
@@ -249,6 +260,12 @@ int main(int argc, char** argv) {
         std::lock_guard<std::mutex> g(g_mu);
         lines = g_lines;
     }
+    for (size_t f = 0; f < forbid.size(); ++f)
+        for (size_t i = 0; i < lines.size(); ++i)
+            if (lines[i].find(forbid[f]) != std::string::npos) {
+                printf("FAILED: forbidden '%s' in '%s'\n", forbid[f].c_str(), lines[i].c_str());
+                return 1;
+            }
     size_t at = 0;
     for (size_t e = 0; e < expect.size(); ++e) {
         bool found = false;
