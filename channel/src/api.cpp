@@ -16,7 +16,7 @@ extern "C" {
 
 void FTAPIChannel_Init() {}
 
-void FTAPIChannel_UnInit() {}
+void FTAPIChannel_UnInit() { opend_channel::wait_for_released_channels(5000); }
 
 FTAPIChannelPtr CreateFTAPIChannel() { return new (std::nothrow) Channel(); }
 

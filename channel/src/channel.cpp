@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <condition_variable>
 #include <vector>
 
 namespace opend_channel {
@@ -22,6 +23,12 @@ const int32_t kProtocolError = EPROTO;  // low half of the disconnect error for 
 const int32_t kProtocolError = 71;
 #endif
 const size_t kMaxKeepaliveSerials = 16;
+
+// Channels released from inside their own callbacks finish on their detached I/O thread;
+// FTAPIChannel_UnInit waits (bounded) for them.
+std::mutex g_orphans_mu;
+std::condition_variable g_orphans_cv;
+int g_orphans = 0;
 const int kReadChunk = 65536;
 const int kMaxReadsPerWake = 64;
 }  // namespace
@@ -151,6 +158,8 @@ void Channel::release() {
             release_ = true;
             waker_.notify();
             thread_.detach();
+            std::lock_guard<std::mutex> og(g_orphans_mu);
+            ++g_orphans;
             return;
         }
     }
@@ -284,7 +293,19 @@ void Channel::run(std::string host, uint16_t port) {
         running_ = false;
         del = release_;
     }
-    if (del) delete this;  // ReleaseFTAPIChannel was called from a callback; the thread is detached
+    if (del) {
+        delete this;  // ReleaseFTAPIChannel was called from a callback; the thread is detached
+        {
+            std::lock_guard<std::mutex> og(g_orphans_mu);
+            --g_orphans;
+        }
+        g_orphans_cv.notify_all();
+    }
+}
+
+bool wait_for_released_channels(int timeout_ms) {
+    std::unique_lock<std::mutex> og(g_orphans_mu);
+    return g_orphans_cv.wait_for(og, std::chrono::milliseconds(timeout_ms), [] { return g_orphans == 0; });
 }
 
 bool Channel::connect_phase(const std::string& host, uint16_t port) {

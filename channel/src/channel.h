@@ -111,6 +111,9 @@ private:
     Reassembler reasm_;
 };
 
+// Waits until channels released from their own callbacks have finished; false on timeout.
+bool wait_for_released_channels(int timeout_ms);
+
 }  // namespace opend_channel
 
 #endif

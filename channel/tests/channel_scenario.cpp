@@ -105,7 +105,7 @@ void on_reply(FTAPIChannelPtr ch, FTAPI_ReqReplyType type, const FTAPI_ProtoHead
     if (type != FTAPI_ReqReplyType_SvrReply) return;
     if (proto == kGetGlobalState) {
         if (g_no_sub) {
-            record("done", true);
+            record("done", !g_release_in_cb && !g_close_in_cb);
             finish_from_callback(ch);
         } else {
             send_and_record(ch, kQotSub, kSubBody, sizeof(kSubBody));
@@ -118,7 +118,8 @@ void on_push(FTAPIChannelPtr ch, const FTAPI_ProtoHeader* h, const Futu::i8_t*, 
     bool done = proto == kQotUpdateBasicQot;
     record(fmt("push proto=%u len=%d", proto, len), false);
     if (done) {
-        record("done", true);
+        // with an in-callback Close/Release, main must not touch the channel until it is over
+        record("done", !g_release_in_cb && !g_close_in_cb);
         finish_from_callback(ch);
     }
 }
