@@ -446,3 +446,13 @@ def test_reply_timeout_and_keepalive(standin_mod: Any, plain_build: Build) -> No
     assert_ok(r)
     kas = [p for p in conns[0]["packets"] if p["proto_id"] == 1004]
     assert kas and all(p["sha1_ok"] for p in kas)
+
+
+def test_initconnect_again_after_close(standin_mod: Any, build: Build) -> None:
+    # no reconnect of its own: the application closes and calls InitConnect again on the same channel
+    r, conns = run_against(standin_mod, build, "--reconnect", "--expect", "init err=0 ", "--expect", "push proto=3005",
+                           "--expect", "close rc=0", "--expect", "initconnect rc=0", "--expect", "init err=0 ",
+                           "--expect", "push proto=3005", "--forbid", "disconnect")
+    assert_ok(r)
+    assert len(conns) == 2 and conns[0]["conn_id"] != conns[1]["conn_id"]
+    assert conns[0]["packets"][-1]["serial"] < conns[1]["packets"][0]["serial"]  # serials keep increasing

@@ -1,10 +1,11 @@
 // Scenario driver over the public C API only: connect, GetGlobalState, Qot_Sub, wait for a push.
 //   channel_scenario HOST PORT [--encrypt] [--rsa-key FILE] [--no-sub] [--push-wait MS]
 //                    [--close-in-callback] [--release-in-callback] [--total-wait MS] [--hold MS]
-//                    [--expect TEXT]... [--forbid TEXT]...
+//                    [--reconnect] [--expect TEXT]... [--forbid TEXT]...
 // Prints one line per event. Each --expect TEXT must be a substring of an event line, in order;
 // without --expect the normal run is expected; no line may contain a --forbid TEXT. --hold keeps
-// the connection open that long after the run (keepalives). Exit 0 when the expectations hold.
+// the connection open that long after the run (keepalives); --reconnect closes and runs the whole
+// script a second time on the same channel. Exit 0 when the expectations hold.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
     std::string pem;
     int push_wait_ms = 5000, total_wait_ms = 40000;
     int hold_ms = 0;
+    bool reconnect = false;
     std::vector<std::string> expect, forbid;
     for (int i = 3; i < argc; ++i) {
         std::string a = argv[i];
@@ -161,6 +163,7 @@ int main(int argc, char** argv) {
         else if (a == "--forbid" && i + 1 < argc) forbid.push_back(argv[++i]);
         else if (a == "--hold" && i + 1 < argc) hold_ms = atoi(argv[++i]);
         else if (a == "--no-sub") g_no_sub = true;
+        else if (a == "--reconnect") reconnect = true;
         else if (a == "--push-wait" && i + 1 < argc) push_wait_ms = atoi(argv[++i]);
         else if (a == "--total-wait" && i + 1 < argc) total_wait_ms = atoi(argv[++i]);
         else if (a == "--close-in-callback") g_close_in_cb = true;
@@ -193,6 +196,20 @@ int main(int argc, char** argv) {
     if (FTAPIChannel_SendProto(ch, kGetGlobalState, 0, kGlobalStateBody, 4) != 0)
         record("send before init returned a serial", true);
 
+    for (int run = 0; run < (reconnect ? 2 : 1); ++run) {
+    if (run > 0) {
+        {
+            std::lock_guard<std::mutex> g(g_mu);
+            if (g_released) break;
+            g_finished = false;
+        }
+        record(fmt("close rc=%d", FTAPIChannel_Close(ch)), false);
+    }
+    size_t run_first_line;
+    {
+        std::lock_guard<std::mutex> g(g_mu);
+        run_first_line = g_lines.size();
+    }
     int rc = FTAPIChannel_InitConnect(ch, host, static_cast<Futu::u16_t>(port), encrypt ? 1 : 0);
     record(fmt("initconnect rc=%d", rc), rc != 0);
 
@@ -202,10 +219,11 @@ int main(int argc, char** argv) {
         std::chrono::steady_clock::time_point end =
             std::chrono::steady_clock::now() + std::chrono::milliseconds(total_wait_ms);
         bool sub_seen = false;
+        const size_t first_line = run_first_line;
         std::chrono::steady_clock::time_point push_end = end;
         for (int rounds = 0; rounds < 100000 && !g_finished; ++rounds) {
             if (!sub_seen) {
-                for (size_t i = 0; i < g_lines.size(); ++i)
+                for (size_t i = first_line; i < g_lines.size(); ++i)
                     if (g_lines[i].find("reply proto=3001") == 0) {
                         sub_seen = true;
                         push_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(push_wait_ms);
@@ -218,7 +236,7 @@ int main(int argc, char** argv) {
         }
         // a DisConnect reply is followed by OnDisConnect: give it a bounded moment
         bool want_disc = false, have_disc = false;
-        for (size_t i = 0; i < g_lines.size(); ++i) {
+        for (size_t i = first_line; i < g_lines.size(); ++i) {
             if (g_lines[i].find("type=-200") != std::string::npos) want_disc = true;
             if (g_lines[i].find("disconnect ") == 0) have_disc = true;
         }
@@ -226,13 +244,15 @@ int main(int argc, char** argv) {
             std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now() + std::chrono::seconds(5);
             for (int rounds = 0; rounds < 1000 && std::chrono::steady_clock::now() < t; ++rounds) {
                 bool got = false;
-                for (size_t i = 0; i < g_lines.size(); ++i)
+                for (size_t i = first_line; i < g_lines.size(); ++i)
                     if (g_lines[i].find("disconnect ") == 0) got = true;
                 if (got) break;
                 g_cv.wait_until(g, t);
             }
         }
     }
+
+    }  // runs
 
     if (hold_ms > 0) {
         std::unique_lock<std::mutex> g(g_mu);
