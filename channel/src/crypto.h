@@ -1,0 +1,45 @@
+// Crypto for the channel, on OpenSSL libcrypto: pure functions, no sockets, no threads.
+#ifndef OPEND_CHANNEL_CRYPTO_H
+#define OPEND_CHANNEL_CRYPTO_H
+
+#include <stdint.h>
+#include <string>
+
+namespace opend_channel {
+
+void sha1(const void* data, size_t n, uint8_t out[20]);
+
+// AES-128-CBC with PKCS#7 padding (1..16 bytes); every packet starts again from the same IV.
+bool aes_cbc_encrypt(const std::string& key16, const std::string& iv16, const std::string& in, std::string& out);
+bool aes_cbc_decrypt(const std::string& key16, const std::string& iv16, const std::string& in, std::string& out);
+
+// "FTAES-ECB": zero-pad to 16, AES-128-ECB, then a plaintext block of 15 zeros and (len % 16).
+bool ftaes_ecb_encrypt(const std::string& key16, const std::string& in, std::string& out);
+// Reverse; false when the length is not a multiple of 16 (at least one block) or the tail is invalid.
+bool ftaes_ecb_decrypt(const std::string& key16, const std::string& in, std::string& out);
+
+// The one RSA key shared with OpenD (PEM, PKCS#1 or PKCS#8). Both directions encrypt with the
+// public half and decrypt with the private half; PKCS#1 v1.5 padding; 100-byte plaintext chunks,
+// one key-size block (128 bytes for 1024-bit keys) per chunk.
+class RsaKey {
+public:
+    RsaKey();
+    ~RsaKey();
+    bool load_pem(const std::string& pem);  // false: not a usable RSA private key
+    bool loaded() const { return pkey_ != 0; }
+    void clear();
+    int block_size() const;
+    bool encrypt(const std::string& in, std::string& out) const;
+    bool decrypt(const std::string& in, std::string& out) const;
+
+private:
+    RsaKey(const RsaKey&);
+    RsaKey& operator=(const RsaKey&);
+    void* pkey_;  // EVP_PKEY*
+};
+
+const size_t kRsaChunk = 100;
+
+}  // namespace opend_channel
+
+#endif
