@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -456,3 +455,13 @@ def test_initconnect_again_after_close(standin_mod: Any, build: Build) -> None:
     assert_ok(r)
     assert len(conns) == 2 and conns[0]["conn_id"] != conns[1]["conn_id"]
     assert conns[0]["packets"][-1]["serial"] < conns[1]["packets"][0]["serial"]  # serials keep increasing
+
+
+def test_burst_from_another_thread(standin_mod: Any, build: Build, rsa_keys: dict[str, Path]) -> None:
+    # 300 requests from the main thread while the I/O thread runs callbacks: all answered, serials increasing
+    r, conns = run_against(standin_mod, build, "--encrypt", "--rsa-key", str(rsa_keys["pkcs1"]), "--burst", "300",
+                           "--expect", "push proto=3005", "--expect", "burst sent=300 replies=300 increasing=1",
+                           "--forbid", "disconnect", "--forbid", "timeout", rsa_key_pem=rsa_keys["pkcs1"].read_bytes())
+    assert_ok(r)
+    assert sum(p["proto_id"] == 1002 for p in conns[0]["packets"]) == 301
+    assert all(p.get("sha1_ok") for p in conns[0]["packets"])

@@ -1,11 +1,12 @@
 // Scenario driver over the public C API only: connect, GetGlobalState, Qot_Sub, wait for a push.
 //   channel_scenario HOST PORT [--encrypt] [--rsa-key FILE] [--no-sub] [--push-wait MS]
 //                    [--close-in-callback] [--release-in-callback] [--total-wait MS] [--hold MS]
-//                    [--reconnect] [--expect TEXT]... [--forbid TEXT]...
+//                    [--reconnect] [--burst N] [--expect TEXT]... [--forbid TEXT]...
 // Prints one line per event. Each --expect TEXT must be a substring of an event line, in order;
 // without --expect the normal run is expected; no line may contain a --forbid TEXT. --hold keeps
 // the connection open that long after the run (keepalives); --reconnect closes and runs the whole
-// script a second time on the same channel. Exit 0 when the expectations hold.
+// script a second time on the same channel; --burst sends N more GetGlobalState from the main
+// thread after the run and waits for their replies. Exit 0 when the expectations hold.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ bool g_no_sub = false;
 bool g_close_in_cb = false;
 bool g_release_in_cb = false;
 bool g_released = false;
+int g_state_replies = 0;  // GetGlobalState replies of type SvrReply
 
 const Futu::u32_t kGetGlobalState = 1002, kQotSub = 3001, kQotUpdateBasicQot = 3005;
 
@@ -105,6 +107,15 @@ void on_reply(FTAPIChannelPtr ch, FTAPI_ReqReplyType type, const FTAPI_ProtoHead
            false);
     if (type != FTAPI_ReqReplyType_SvrReply) return;
     if (proto == kGetGlobalState) {
+        bool again;
+        {
+            std::lock_guard<std::mutex> g(g_mu);
+            again = ++g_state_replies > 1;
+        }
+        if (again) {  // a burst reply: the script goes on only once
+            g_cv.notify_all();
+            return;
+        }
         if (g_no_sub) {
             record("done", !g_release_in_cb && !g_close_in_cb);
             finish_from_callback(ch);
@@ -150,6 +161,7 @@ int main(int argc, char** argv) {
     int push_wait_ms = 5000, total_wait_ms = 40000;
     int hold_ms = 0;
     bool reconnect = false;
+    int burst = 0;
     std::vector<std::string> expect, forbid;
     for (int i = 3; i < argc; ++i) {
         std::string a = argv[i];
@@ -164,6 +176,7 @@ int main(int argc, char** argv) {
         else if (a == "--hold" && i + 1 < argc) hold_ms = atoi(argv[++i]);
         else if (a == "--no-sub") g_no_sub = true;
         else if (a == "--reconnect") reconnect = true;
+        else if (a == "--burst" && i + 1 < argc) burst = atoi(argv[++i]);
         else if (a == "--push-wait" && i + 1 < argc) push_wait_ms = atoi(argv[++i]);
         else if (a == "--total-wait" && i + 1 < argc) total_wait_ms = atoi(argv[++i]);
         else if (a == "--close-in-callback") g_close_in_cb = true;
@@ -202,6 +215,7 @@ int main(int argc, char** argv) {
             std::lock_guard<std::mutex> g(g_mu);
             if (g_released) break;
             g_finished = false;
+            g_state_replies = 0;
         }
         record(fmt("close rc=%d", FTAPIChannel_Close(ch)), false);
     }
@@ -253,6 +267,35 @@ int main(int argc, char** argv) {
     }
 
     }  // runs
+
+    if (burst > 0) {
+        bool usable;
+        int base;
+        {
+            std::lock_guard<std::mutex> g(g_mu);
+            usable = !g_released;
+            base = g_state_replies;
+        }
+        int sent = 0;
+        Futu::u32_t last = 0;
+        bool increasing = true;
+        for (int i = 0; usable && i < burst && i < 100000; ++i) {
+            Futu::u32_t serial = FTAPIChannel_SendProto(ch, kGetGlobalState, 0, kGlobalStateBody, sizeof(kGlobalStateBody));
+            if (serial == 0) break;
+            if (serial <= last) increasing = false;
+            last = serial;
+            ++sent;
+        }
+        int got = 0;
+        {
+            std::unique_lock<std::mutex> g(g_mu);
+            std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            for (int rounds = 0; rounds < 100000 && g_state_replies - base < sent && std::chrono::steady_clock::now() < t; ++rounds)
+                g_cv.wait_until(g, t);
+            got = g_state_replies - base;
+        }
+        record(fmt("burst sent=%d replies=%d increasing=%d", sent, got, increasing ? 1 : 0), false);
+    }
 
     if (hold_ms > 0) {
         std::unique_lock<std::mutex> g(g_mu);
