@@ -166,6 +166,8 @@ def test_system_protobuf_links_one_runtime(small_system: Built, tmp_path: Path) 
     assert manifest["protobuf_version"] == "3.21.12" and manifest["inputs"]["protobuf"]["provider"] == "installed"
     # the generated classes came from Debian's protoc 3.21.12
     assert "#if PROTOBUF_VERSION < 3021000" in (out / "Include/Proto/Qot_Sub.pb.h").read_text()
+    # the summary says what Include/ holds: no protobuf headers
+    assert "Include/ (SDK headers, Proto/*.pb.h)" in small_system.result.stdout, small_system.result.stdout
     exe, stdout = own_proto_app(out, tmp_path / "app")
     assert "own message ok" in stdout and "Qot_Sub ok" in stdout and "GOOGLE_PROTOBUF_VERSION 3021012" in stdout
     # one protobuf runtime: Debian's shared libprotobuf, nothing of 3.5.1 linked in
@@ -184,6 +186,26 @@ def test_system_protobuf_second_run_is_a_no_op(small_system: Built, small_sdk: P
     r = must_build("--os", "linux", "--sdk", str(small_sdk), "--protobuf", "system", "--out", str(small_system.out), summary=work / "system-noop.json")
     assert r.summary is not None and r.summary["out_up_to_date"] is True
     assert r.summary["phases"]["sdk"]["compiled"] == 0 and "protobuf" not in r.summary["phases"]
+
+
+def test_a_changed_environment_is_seen_by_a_configured_build_folder(small_system: Built, small_sdk: Path, tmp_path: Path) -> None:
+    """The configure skip compares what the configure reads of the environment, not only its own
+    arguments: with the build folder warm, a changed CMAKE_PREFIX_PATH configures afresh (and
+    recompiles nothing), and another protoc first on PATH is refused (exit 4) as with a cold one."""
+    out = tmp_path / "out"
+    args = ("--os", "linux", "--sdk", str(small_sdk), "--protobuf", "system", "--out", str(out))
+    r = must_build(*args, summary=tmp_path / "s.json", env={"CMAKE_PREFIX_PATH": str(tmp_path / "nothing here")})
+    assert "configuring afresh" in r.stdout and r.summary is not None and r.summary["phases"]["sdk"]["compiled"] == 0, r.stdout
+    before = (out / "build-manifest.json").read_bytes()
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "protoc").write_text("#!/bin/sh\necho 'libprotoc 3.19.0'\n")
+    (fake / "protoc").chmod(0o755)
+    refused = run_driver(*args, env={"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"})
+    assert refused.returncode == 4, refused.output
+    assert "3.19.0" in refused.stderr and "3.21.12" in refused.stderr and (out / "build-manifest.json").read_bytes() == before
+    # and back: the shared build folder is configured as the other tests expect it
+    must_build(*args, summary=tmp_path / "s2.json")
 
 
 def test_pinned_3_21_12_builds_and_verifies(small_pb321: Built) -> None:

@@ -288,8 +288,10 @@ class Runner:
             return
         if have and have.get("reads") != want["reads"]:
             self.progress.say("    the environment the configure reads changed: configuring afresh")
+            # What `cmake --fresh` drops (3.24+): the cache and the compiler checks; objects stay.
             (build / "CMakeCache.txt").unlink(missing_ok=True)
-            shutil.rmtree(build / "CMakeFiles", ignore_errors=True)
+            for checks in (build / "CMakeFiles").glob("[0-9]*"):
+                shutil.rmtree(checks, ignore_errors=True)
         file_api.write_query(build)
         stamp.unlink(missing_ok=True)
         self._command(step, log, reads=step.reads)
