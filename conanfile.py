@@ -200,6 +200,13 @@ class OpenDSdkConan(ConanFile):
             channel.libs = [_link_name(info["channel_implib"] or info["channel"], self.settings.os)]
             channel.libdirs = [info["channel_dir"]]
             channel.includedirs = []
+        if info.get("channel_static"):  # the open channel as a static archive, for fully static applications
+            static = self.cpp_info.components["channel_static"]
+            static.set_property("cmake_target_name", f"{lib}::ChannelStatic")
+            static.libs = [_link_name(info["channel_static"], self.settings.os)]
+            static.libdirs = [bin_dir]
+            static.includedirs = ["Include"]
+            static.system_libs = ["crypto", "pthread"] if self.settings.os == "Linux" else ["crypto"]
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]
         self.buildenv_info.prepend_path("PATH", os.path.join(self.package_folder, bin_dir))

@@ -50,6 +50,31 @@ foreach(_lib IN LISTS OPEND_CHANNEL_LIBS)
     set(OPEND_CHANNEL_FILE "${_name}")
   endif()
 endforeach()
+set(OPEND_CHANNEL_STATIC_FILE "")
+set(OPEND_CHANNEL_KIND "none")
+if(OPEND_CHANNEL_FILE OR OPEND_CHANNEL_SOURCE_DIR)
+  set(OPEND_CHANNEL_KIND "vendor")
+endif()
+if(OPEND_OPEN_CHANNEL)  # ours, under the vendor's file name and where the vendor keeps it; its static archive beside lib<Lib>
+  install(TARGETS opend_channel LIBRARY DESTINATION "${OPEND_CHANNEL_DIR}" RUNTIME DESTINATION "${OPEND_CHANNEL_DIR}"
+    ARCHIVE DESTINATION "${OPEND_CHANNEL_DIR}")
+  install(TARGETS opend_channel_static ARCHIVE DESTINATION "${OPEND_BIN_DIR}")
+  foreach(_h IN ITEMS FTAPIChannel.h FTAPIChannel_Define.h)
+    if(NOT EXISTS "${_stage}/${_h}")  # the SDK's own declarations, where it has them (the same ABI)
+      install(FILES "${CMAKE_CURRENT_SOURCE_DIR}/channel/include/${_h}" DESTINATION Include)
+    endif()
+  endforeach()
+  set(OPEND_CHANNEL_KIND "open")
+  set(OPEND_CHANNEL_FILE "$<TARGET_FILE_NAME:opend_channel>")
+  if(WIN32)
+    set(OPEND_CHANNEL_IMPLIB "$<TARGET_LINKER_FILE_NAME:opend_channel>")
+  endif()
+  set(OPEND_CHANNEL_STATIC_FILE "$<TARGET_FILE_NAME:opend_channel_static>")
+endif()
+set(OPEND_CHANNEL_DEFINES "")
+if(OPEND_OPEN_CHANNEL AND OPEND_LIB STREQUAL "MMAPI")
+  set(OPEND_CHANNEL_DEFINES "OPEND_CHANNEL_LIB_MMAPI=1")
+endif()
 set(OPEND_PROTOBUF_VERSION_FOUND "${_protobuf_version}")
 set(OPEND_PROTOBUF_LIB_FILE "")
 set(OPEND_PROTOBUF_DEFINES "")
@@ -95,6 +120,8 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
   \"channel_dir\": \"${OPEND_CHANNEL_DIR}\",
   \"channel\": \"${OPEND_CHANNEL_FILE}\",
   \"channel_implib\": \"${OPEND_CHANNEL_IMPLIB}\",
+  \"channel_kind\": \"${OPEND_CHANNEL_KIND}\",
+  \"channel_static\": \"${OPEND_CHANNEL_STATIC_FILE}\",
   \"third_party\": ${OPEND_THIRD_PARTY_JSON},
   \"system_libs\": ${OPEND_THIRD_PARTY_LIBS_JSON}
 }

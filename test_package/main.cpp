@@ -24,6 +24,24 @@ namespace api = MMAPI;
 #define OPEND_CHANNEL(name) MMAPIChannel_##name
 #endif
 
+// A vendor-shaped SDK whose own sources wrap the channel (as the vendor's <Lib>_Conn does).
+#if defined(OPEND_HAS_SDK_SOURCES) && (__has_include("FTAPI_Conn.h") || __has_include("MMAPI_Conn.h"))
+#if defined(OPEND_LIB_FTAPI)
+#include "FTAPI_Conn.h"
+#else
+#include "MMAPI_Conn.h"
+#endif
+#include <cstdlib>
+#include "GetGlobalState.pb.h"
+#include "Qot_UpdateBasicQot.pb.h"
+#define OPEND_SDK_CONN
+#endif
+
+#if defined(OPEND_CONNECT)
+int opend_connect(const char* where, const char* rsa_pem);  // src/opend_build/verify/connect.cpp
+#include <cstdlib>
+#endif
+
 #define CHECK(cond)                                         \
   do {                                                      \
     if (!(cond)) {                                          \
@@ -73,6 +91,32 @@ int main() {
   OPEND_CHANNEL(BodySHA1)("abc", 3, sha);
   CHECK(sha[0] == 0xa9 && sha[1] == 0x99 && sha[19] == 0x9d);  // SHA-1("abc") = a9993e36...9cd0d89d
   std::printf("channel ok: SHA-1 by OpenSSL\n");
+#endif
+#if defined(OPEND_SDK_CONN)
+  if (const char* where = std::getenv("OPEND_TEST_OPEND")) {  // host:port, through the SDK's own wrapper
+    const std::string w(where);
+    api::Conn conn;
+    CHECK(conn.Connect(w.substr(0, w.rfind(':')).c_str(), std::atoi(w.c_str() + w.rfind(':') + 1), std::getenv("OPEND_TEST_RSA_KEY")));
+    std::printf("sdk conn: connected, connID %llu\n", static_cast<unsigned long long>(conn.ConnID()));
+    GetGlobalState::Request state;
+    state.mutable_c2s()->set_userid(0);
+    std::string reply;
+    GetGlobalState::Response resp;
+    CHECK(conn.Request(1002, state, &reply) && resp.ParseFromString(reply) && resp.rettype() == 0);
+    std::printf("sdk conn: GetGlobalState serverVer %d\n", resp.s2c().serverver());
+    Qot_Sub::Response subbed;
+    CHECK(conn.Request(3001, api::MakeSubRequest(1, {"00700"}, {1}), &reply) && subbed.ParseFromString(reply) && subbed.rettype() == 0);
+    Qot_UpdateBasicQot::Response push;
+    CHECK(conn.WaitPush(3005, &reply) && push.ParseFromString(reply) && push.s2c().basicqotlist_size() > 0);
+    std::printf("sdk conn: push Qot_UpdateBasicQot %s\n", push.s2c().basicqotlist(0).security().code().c_str());
+  }
+#endif
+#if defined(OPEND_CONNECT)
+  if (const char* where = std::getenv("OPEND_TEST_OPEND")) {
+    CHECK(opend_connect(where, std::getenv("OPEND_TEST_RSA_KEY")) == 0);
+  } else {
+    std::printf("channel: open (set OPEND_TEST_OPEND=host:port to connect)\n");
+  }
 #endif
   google::protobuf::ShutdownProtobufLibrary();
   return 0;

@@ -20,6 +20,7 @@ from pathlib import Path
 from opend_build.sdk import BRANDS as LIBS
 
 DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
 STALE = '#error "stale vendor-generated header: the build must use its own"\n'
 BOM = b"\xef\xbb\xbf"
 
@@ -74,8 +75,11 @@ def make_sdk(
     version: str = "10.11.7108",
     with_src: bool = True,
     only: list[str] | None = None,
+    conn: bool = False,
 ) -> Path:
-    """An SDK folder <dest>/<Lib>4CPP_<version> and its path."""
+    """An SDK folder <dest>/<Lib>4CPP_<version> and its path. With `conn`, its Src/<Lib> also holds
+    a connection wrapper over the channel's C API (as the vendor's <Lib>_Conn), and Include/ the
+    channel's declarations (opend-build's own, ABI-identical to the vendor's)."""
     lib = LIBS[brand]
     root = dest / f"{lib}4CPP_{version}"
     inc = root / "Include"
@@ -103,8 +107,12 @@ def make_sdk(
     if with_src:
         src = root / "Src" / lib
         src.mkdir(parents=True)
-        for name in ("Packet.cpp", "Qot.cpp"):
+        for name in ("Packet.cpp", "Qot.cpp", *(("Conn.cpp",) if conn else ())):
             (src / name).write_text(standin(name, lib))
+        if conn:
+            (inc / f"{lib}_Conn.h").write_bytes(BOM + standin("Conn.h", lib).encode("utf-8"))
+            for header in ("FTAPIChannel.h", "FTAPIChannel_Define.h"):
+                (inc / header).write_bytes(BOM + (ROOT / "channel" / "include" / header).read_bytes())
     if protobuf_tarball is not None:
         (root / "Src").mkdir(exist_ok=True)
         shutil.copy2(protobuf_tarball, root / "Src" / "protobuf-all-3.5.1.tar.gz")

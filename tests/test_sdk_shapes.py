@@ -308,3 +308,26 @@ def test_unrecognised_shape_is_one_line_naming_what_was_found(shape: str, small_
     assert lines[0].startswith("error: ") and "Traceback" not in r.output
     assert all(n in lines[0] for n in needles), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, channel, vendor_libs", [
+    (["--os", "linux"], "vendor", 1),  # the SDK ships Bin/Ubuntu16.04/libFTAPIChannel.so
+    (["--os", "linux", "--channel", "open"], "open", 0),
+    (["--os", "linux", "--channel", "vendor"], "vendor", 1),
+    (["--os", "macos"], "auto", 0),  # no Bin/Mac in the small SDK: the open channel
+])
+def test_channel_choice(argv: list[str], channel: str, vendor_libs: int, small_sdk: Path) -> None:
+    from opend_build import options
+    from opend_build.inputs import cmake_entries, resolve
+
+    inputs = resolve(options.parse([*argv, "--sdk", str(small_sdk), "--dry-run"]))
+    assert inputs.channel == channel and len(inputs.channel_libs) == vendor_libs
+    assert cmake_entries(inputs)["OPEND_CHANNEL"] == channel
+
+
+def test_vendor_channel_where_there_is_none_is_exit_3(small_sdk: Path) -> None:
+    for argv in (["--os", "linux"], ["--os", "macos", "--sdk", str(small_sdk)]):
+        r = run_driver(*argv, "--channel", "vendor", "--dry-run")
+        assert r.returncode == 3 and "--channel vendor: " in r.stderr, r.output
+    plan = run_driver("--os", "linux", "--dry-run")
+    assert "  channel: auto: opend-build's open channel (no SDK)" in plan.stdout and "-DOPEND_CHANNEL=auto" in plan.stdout

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import archives, protobuf, protobuf_src, sources
+from .errors import SdkError, UsageError
 from .protobuf import Protobuf
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
 from .settings import Options
@@ -32,6 +33,8 @@ class Inputs:
     channel_libs: tuple[Path, ...]
     prepare: tuple[Step, ...]  # fetch and unpack: the plan's first steps
     channel_source_dir: Path | None = None  # Src/<Lib>Channel/, compiled into lib<Lib> (10.x)
+    channel: str = "auto"  # "vendor" (the SDK's binary or source), "open" (ours, channel/), "auto" (ours when OpenSSL is found), "none"
+    channel_why: str = ""  # why, in words, for the plan
     notes: tuple[str, ...] = ()
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
@@ -42,6 +45,7 @@ def _default(options: Options, env: Mapping[str, str], cache: Path) -> Inputs:
     proto_pin = pins[brand]
     prepare = [sources.fetch_step(brand, proto_pin, cache), sources.unpack_pin_step(brand, proto_pin, cache, ".proto")]
     pb = protobuf.choose(options, None, prepare, pins, env, cache)
+    channel, why = choose_channel(options.channel, False, "no SDK", options.os)
     return Inputs(
         brand=brand,
         lib=BRANDS[brand],
@@ -54,6 +58,8 @@ def _default(options: Options, env: Mapping[str, str], cache: Path) -> Inputs:
         protobuf=pb,
         channel_libs=(),
         prepare=tuple(prepare),
+        channel=channel,
+        channel_why=why,
         record={"origin": "pypi", "packages": [_pin_record(proto_pin), *_protobuf_packages(pb, pins)], "protobuf": _protobuf_record(pb)},
     )
 
@@ -119,6 +125,11 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         notes.append("the SDK's own CMakeLists.txt is not used: its sources are built by opend-build's rules")
     has_src = bool(tree.sources)
     channel_src = PurePosixPath(tree.channel_sources[0]).parts[:2] if tree.channel_sources else None
+    vendor_libs = channel_for(options.os, tree.channel, options.build_type, options.arch)
+    looked = f"no channel library for {options.os} under Bin/ and no Src/{tree.lib}Channel/ source in the SDK"
+    channel, why = choose_channel(options.channel, bool(vendor_libs or channel_src), looked, options.os)
+    if channel != "vendor":
+        vendor_libs, channel_src = (), None
     return Inputs(
         brand=tree.brand,
         lib=tree.lib,
@@ -129,13 +140,35 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         include_dir=root / "Include",
         source_dir=root / "Src" / tree.lib if has_src else None,
         protobuf=pb,
-        channel_libs=tuple(root / c for c in channel_for(options.os, tree.channel, options.build_type, options.arch)),
+        channel_libs=tuple(root / c for c in vendor_libs),
         prepare=tuple(prepare),
         channel_source_dir=root.joinpath(*channel_src) if channel_src else None,
+        channel=channel,
+        channel_why=why,
         notes=tuple(notes),
         record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb),
                 "packages": _protobuf_packages(pb, pins)},
     )
+
+
+def choose_channel(asked: str | None, vendor_has_one: bool, looked: str, target_os: str) -> tuple[str, str]:
+    """Which channel library talks to OpenD, and why: the SDK's own (its closed binary for this
+    target, or the 10.x generation's source) where it brings one, else opend-build's open one
+    (POSIX sockets: Linux and macOS; its Windows socket layer is not written yet)."""
+    if target_os == "windows" and asked != "vendor" and not (vendor_has_one and asked is None):
+        if asked == "open":
+            raise UsageError("--channel open: the open channel has no Windows socket layer yet", "use the SDK's own channel (--channel vendor)")
+        return "none", f"{looked}; the open channel has no Windows socket layer yet, so none is shipped"
+    if asked == "vendor":
+        if not vendor_has_one:
+            raise SdkError(f"--channel vendor: {looked}", "drop --channel (the open channel is used), or point --sdk at an SDK that ships one for this OS")
+        return "vendor", "the SDK's own, as asked (--channel vendor)"
+    if asked == "open":
+        return "open", "opend-build's open channel, as asked (--channel open); CMake must find OpenSSL's libcrypto (Debian: libssl-dev)"
+    if vendor_has_one:
+        return "vendor", "the SDK's own, which it brings for this target (--channel open chooses opend-build's)"
+    return "auto", (f"opend-build's open channel ({looked}), built when CMake finds OpenSSL's libcrypto (Debian: libssl-dev); "
+                    "without it no channel is shipped")
 
 
 def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
@@ -164,4 +197,5 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_PROTOBUF_VERSION": pb.version,
         "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),
         "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),
+        "OPEND_CHANNEL": inputs.channel,
     }

@@ -31,6 +31,7 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         if src is not None:
             files += [{"path": f"Src/{src.name}/{e['path']}", "sha256": e["sha256"]} for e in _tree(src)]
     version_file = build_dir / "generated" / "protobuf-version.txt"
+    outputs = _tree(out_dir)
     return {
         "manifest_version": 1,
         "tool": {"name": "opend-build", "version": __version__},
@@ -42,8 +43,19 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "build_type": plan.build_type,
         "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
         "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
-        "outputs": _tree(out_dir),
+        "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
+        "outputs": outputs,
     }
+
+
+def channel_record(out_dir: Path, lib: str, outputs: list[dict[str, object]], planned: str, why: str) -> dict[str, object]:
+    """Which channel shipped (as the installed package's usage file says: open, vendor or none),
+    its file and sha256, and what the plan chose and why."""
+    usage_file = out_dir / "lib" / "cmake" / lib / f"{lib}Usage.json"
+    usage = json.loads(usage_file.read_text(encoding="utf-8")) if usage_file.is_file() else {}
+    path = f"{usage['channel_dir']}/{usage['channel']}" if usage.get("channel") else None
+    sha = next((o["sha256"] for o in outputs if o["path"] == path), None)
+    return {"kind": usage.get("channel_kind", "none"), "file": path, "sha256": sha, "planned": planned, "why": why}
 
 
 def write(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]

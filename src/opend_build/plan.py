@@ -82,6 +82,7 @@ class Plan:
             f"  inputs: {self.inputs.origin}",
             *self._sources_lines(),
             pb_line,
+            f"  channel: {self.inputs.channel}: {self.inputs.channel_why}",
             f"  out: {self.out} (checked first: new, empty, or made by opend-build; else exit 2 before anything runs)",
             f"  build folders: {folders}",
             f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",

@@ -36,3 +36,6 @@ class Options:
     verbose: bool
     summary_json: Path | None
     lock_timeout: float
+    channel: str | None = None  # "vendor" | "open" | None: the SDK's own where it brings one for this target, else the open one
+    opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
+    rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses

@@ -128,9 +128,10 @@ def _python_modules(proto_dir: Path, protos: list[str], dest: Path) -> None:
         raise VerifyError(f"grpcio-tools could not generate Python modules: {r.stderr.strip().splitlines()[-1:]}")
 
 
-def _check_program(out: Path, lib: str, work: Path) -> Path:
-    """Configure and build the check program against the output, through the runner (progress,
-    log, one-line errors) like every build step."""
+def _check_program(out: Path, lib: str, work: Path, target: str = "opend_verify") -> Path:
+    """Configure and build a program of verify/ (the check program, or opend_connect) against the
+    output, found with find_package, through the runner (progress, log, one-line errors) like
+    every build step."""
     from .runner import Runner
     from .sources import cache_root
     from .steps import Step
@@ -139,13 +140,42 @@ def _check_program(out: Path, lib: str, work: Path) -> Path:
     src = Path(__file__).resolve().parent / "verify"
     build = work / "check"
     steps = (
-        Step("verify", "configure the check program", "command",
+        Step("verify", f"configure {target}", "command",
              (cmake, "-S", str(src), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}", "-DCMAKE_BUILD_TYPE=Release",
-              f"-DCMAKE_PREFIX_PATH={out}", f"-DOPEND_LIB={lib}")),
-        Step("verify", "build the check program", "build", (cmake, "--build", str(build)), build_dir=str(build)),
+              f"-DCMAKE_PREFIX_PATH={out}", f"-DOPEND_LIB={lib}", f"-DOPEND_CONNECT={'ON' if target == 'opend_connect' else 'OFF'}")),
+        Step("verify", f"build {target}", "build", (cmake, "--build", str(build), "--target", target), build_dir=str(build)),
     )
-    Runner(None).execute(steps, cache_root() / "logs" / "verify.log")
-    return build / "opend_verify"
+    Runner(None).execute(steps, cache_root() / "logs" / f"verify-{target}.log")
+    return build / target
+
+
+def connect(out: Path, where: str, rsa_key: Path | None, say=print) -> list[str]:  # type: ignore[no-untyped-def]
+    """`verify --opend HOST:PORT`: connect with the output's channel (open or vendor) to a running
+    OpenD: InitConnect, GetGlobalState, a subscription and its push. The program's lines."""
+    manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
+    lib = manifest["lib"]
+    kind = manifest.get("channel", {}).get("kind", "none")
+    if kind == "none":
+        raise VerifyError(f"{out} ships no channel library, so it cannot connect",
+                          "build with OpenSSL's libcrypto installed (Debian: libssl-dev) for the open channel, or from an SDK that ships one")
+    if rsa_key is not None and not rsa_key.is_file():
+        raise VerifyError(f"--rsa-key {rsa_key}: no such file", "give the PEM file of the RSA key OpenD is configured with")
+    with tempfile.TemporaryDirectory(prefix="opend-connect-") as tmp:
+        say(f"verify: building opend_connect against {out} ({kind} channel)")
+        exe = _check_program(out, lib, Path(tmp), "opend_connect")
+        say(f"verify: connecting to {where}{' with RSA + AES' if rsa_key else ''}")
+        try:
+            r = subprocess.run([str(exe), where, *([str(rsa_key)] if rsa_key else [])], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired as exc:
+            raise VerifyError(f"no answer from {where} within 120 s", "check that OpenD is running there") from exc
+    lines = r.stdout.splitlines()
+    for line in lines:
+        say(f"  {line}")
+    if r.returncode != 0:
+        raise VerifyError(f"connecting to {where} failed: {(lines or [r.stderr.strip() or 'no output'])[-1]}",
+                          "check the address, that OpenD listens there, and the RSA key (--rsa-key) if it encrypts")
+    say(f"verify: ok: connected to {where} through the {kind} channel")
+    return lines
 
 
 COUNTS = re.compile(r"files (\d+) messages (\d+) fields (\d+) mismatches (\d+)")
