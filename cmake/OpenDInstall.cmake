@@ -121,6 +121,8 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
   \"channel\": \"${OPEND_CHANNEL_FILE}\",
   \"channel_implib\": \"${OPEND_CHANNEL_IMPLIB}\",
   \"channel_kind\": \"${OPEND_CHANNEL_KIND}\",
+  \"openssl_version\": \"${OPENSSL_VERSION}\",
+  \"zlib_version\": \"${ZLIB_VERSION_STRING}\",
   \"channel_static\": \"${OPEND_CHANNEL_STATIC_FILE}\",
   \"third_party\": ${OPEND_THIRD_PARTY_JSON},
   \"system_libs\": ${OPEND_THIRD_PARTY_LIBS_JSON}

@@ -25,7 +25,7 @@ def toolchain_facts(build_dir: Path, target: str) -> dict[str, object]:
     """Compiler id, version and path, and the flags and defines `target` is compiled with."""
     reply, index = _reply(build_dir)
     responses = index["reply"][CLIENT]["query.json"]["responses"]
-    facts: dict[str, object] = {}
+    facts: dict[str, object] = {"cmake_version": index.get("cmake", {}).get("version", {}).get("string")}
     for r in responses:
         data = json.loads((reply / r["jsonFile"]).read_text())
         if r["kind"] == "toolchains":

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
-from . import __version__, file_api
-from .sources import sha256_file
+from . import __version__, file_api, sbom
 
 NAME = "build-manifest.json"
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """sha256 (what the manifest compares) and SHA-1 (what SPDX requires of every file), one read."""
+    h256, h1 = hashlib.sha256(), hashlib.sha1()  # noqa: S324 - SPDX's mandatory file checksum, not security
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h256.update(chunk)
+            h1.update(chunk)
+    return h256.hexdigest(), h1.hexdigest()
 
 
 def _tree(root: Path) -> list[dict[str, object]]:
@@ -19,8 +29,9 @@ def _tree(root: Path) -> list[dict[str, object]]:
         for f in sorted(filenames):
             p = Path(dirpath) / f
             rel = p.relative_to(root).as_posix()
-            if rel != NAME:
-                out.append({"path": rel, "sha256": sha256_file(p), "size": p.stat().st_size})
+            if rel != NAME and not rel.startswith(sbom.PREFIX):
+                sha256, sha1 = _digests(p)
+                out.append({"path": rel, "sha256": sha256, "sha1": sha1, "size": p.stat().st_size})
     return out
 
 
@@ -44,15 +55,28 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
         "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
         "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
+        "linked": linked(out_dir, plan.lib),
+        "reproducibility": {"source_date_epoch": plan.source_date_epoch or None},
         "outputs": outputs,
     }
+
+
+def _usage(out_dir: Path, lib: str) -> dict[str, object]:
+    usage_file = out_dir / "lib" / "cmake" / lib / f"{lib}Usage.json"
+    return json.loads(usage_file.read_text(encoding="utf-8")) if usage_file.is_file() else {}  # type: ignore[no-any-return]
+
+
+def linked(out_dir: Path, lib: str) -> list[dict[str, str]]:
+    """The build machine's libraries the output links (OpenSSL for the open channel or the 10.x
+    sources, zlib), with the versions CMake found."""
+    usage = _usage(out_dir, lib)
+    return [{"name": name, "version": str(usage[key])} for name, key in (("openssl", "openssl_version"), ("zlib", "zlib_version")) if usage.get(key)]
 
 
 def channel_record(out_dir: Path, lib: str, outputs: list[dict[str, object]], planned: str, why: str) -> dict[str, object]:
     """Which channel shipped (as the installed package's usage file says: open, vendor or none),
     its file and sha256, and what the plan chose and why."""
-    usage_file = out_dir / "lib" / "cmake" / lib / f"{lib}Usage.json"
-    usage = json.loads(usage_file.read_text(encoding="utf-8")) if usage_file.is_file() else {}
+    usage = _usage(out_dir, lib)
     path = f"{usage['channel_dir']}/{usage['channel']}" if usage.get("channel") else None
     sha = next((o["sha256"] for o in outputs if o["path"] == path), None)
     return {"kind": usage.get("channel_kind", "none"), "file": path, "sha256": sha, "planned": planned, "why": why}
@@ -62,6 +86,8 @@ def write(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
     """Write the manifest into `out_dir`; what was written."""
     data = build(plan, build_dir, out_dir)
     (out_dir / NAME).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name, doc in sbom.documents(data).items():  # derived from the manifest: one source of truth
+        (out_dir / name).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return data
 
 

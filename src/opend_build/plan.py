@@ -49,6 +49,7 @@ class Plan:
     sccache: str = ""
     cache_backend: str = ""  # where sccache keeps its cache, as the environment given to planning says
     missing: tuple[str, ...] = ()  # what this machine lacks to run the plan (a --dry-run still prints it)
+    source_date_epoch: str = ""  # SOURCE_DATE_EPOCH of the environment given to planning: the SBOMs' date
 
     @property
     def log(self) -> Path:
@@ -193,4 +194,5 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         sccache=tools.sccache if cache_env else "",
         cache_backend=compiler_cache.backend(env_in) if cache_env else "",
         missing=missing,
+        source_date_epoch=env_in.get("SOURCE_DATE_EPOCH", ""),
     )
