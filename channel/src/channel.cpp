@@ -471,28 +471,7 @@ bool Channel::pump(Clock::time_point& init_deadline) {
                 fail_connection(pack_err(FTAPI_ConnectFailType_RecvFailed, rerr), "recv failed");
                 return false;
             }
-            reasm_.feed(buf.data(), static_cast<size_t>(n));
-            for (int k = 0; k < 1000000; ++k) {
-                Packet p;
-                Reassembler::Result r = reasm_.next(p);
-                if (r == Reassembler::kNeedMore) break;
-                if (r == Reassembler::kError) {
-                    fail_connection(pack_err(FTAPI_ConnectFailType_RecvFailed, kProtocolError),
-                                    "malformed packet header");
-                    return false;
-                }
-                bool was_initing;
-                {
-                    std::lock_guard<std::mutex> g(mu_);
-                    was_initing = state_ == kIniting;
-                }
-                if (!handle_packet(p)) return false;
-                if (stopping()) return false;
-                if (was_initing) {
-                    std::lock_guard<std::mutex> g(mu_);
-                    if (state_ == kReady) init_deadline = Clock::now() + std::chrono::milliseconds(keepalive_ms_);
-                }
-            }
+            if (!receive(buf.data(), static_cast<size_t>(n), init_deadline)) return false;
             if (static_cast<size_t>(n) < buf.size()) break;
         }
     }
@@ -532,6 +511,32 @@ bool Channel::pump(Clock::time_point& init_deadline) {
         return false;
     }
     for (size_t i = 0; i < expired.size(); ++i) emit_reply(FTAPI_ReqReplyType_Timeout, expired[i], 0);
+    return true;
+}
+
+// Bytes as received: reassemble, then handle every whole packet (callbacks included).
+bool Channel::receive(const char* data, size_t n, Clock::time_point& init_deadline) {
+    reasm_.feed(data, n);
+    for (int k = 0; k < 1000000; ++k) {
+        Packet p;
+        Reassembler::Result r = reasm_.next(p);
+        if (r == Reassembler::kNeedMore) break;
+        if (r == Reassembler::kError) {
+            fail_connection(pack_err(FTAPI_ConnectFailType_RecvFailed, kProtocolError), "malformed packet header");
+            return false;
+        }
+        bool was_initing;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            was_initing = state_ == kIniting;
+        }
+        if (!handle_packet(p)) return false;
+        if (stopping()) return false;
+        if (was_initing) {
+            std::lock_guard<std::mutex> g(mu_);
+            if (state_ == kReady) init_deadline = Clock::now() + std::chrono::milliseconds(keepalive_ms_);
+        }
+    }
     return true;
 }
 

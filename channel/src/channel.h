@@ -46,6 +46,7 @@ public:
     void set_on_push(FTAPIChannel_OnPushCallback cb);
 
 private:
+    friend class FeedHarness;  // tests/channel_feed.cpp: the receive path without socket or thread
     Channel(const Channel&);
     Channel& operator=(const Channel&);
 
@@ -59,6 +60,8 @@ private:
     bool connect_phase(const std::string& host, uint16_t port);
     bool queue_init_request();
     bool pump(Clock::time_point& init_deadline);
+    // the receive path of pump(): bytes in, packets handled; false: the connection is over
+    bool receive(const char* data, size_t n, Clock::time_point& init_deadline);
     bool handle_packet(Packet& p);
     bool handle_init_reply(Packet& p);
     void fail_connection(int64_t err, const std::string& why);
