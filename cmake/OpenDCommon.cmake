@@ -7,6 +7,21 @@ set(OPEND_CXX_STANDARD "11" CACHE STRING "C++ standard of the SDK's code, set by
 if(OPEND_CXX_STANDARD STREQUAL "")
   set_property(CACHE OPEND_CXX_STANDARD PROPERTY VALUE 11)
 endif()
+# Reproducible: build paths are mapped out of objects (debug info, __FILE__ in protobuf's logging),
+# so the outputs do not depend on where the cache, the build folders or the checkout are; GNU ar
+# writes deterministic archives (no timestamps, uids or modes).
+set(OPEND_PATH_MAPS "" CACHE STRING "FROM=TO;...: path prefixes mapped out of the objects (-ffile-prefix-map)")
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  foreach(_map IN LISTS OPEND_PATH_MAPS)
+    add_compile_options("-ffile-prefix-map=${_map}")
+  endforeach()
+endif()
+if(CMAKE_AR MATCHES "(^|/)([^/]*-)?(gcc-)?ar(-[0-9.]+)?$" AND NOT APPLE)
+  set(CMAKE_CXX_ARCHIVE_CREATE "<CMAKE_AR> qcD <TARGET> <LINK_FLAGS> <OBJECTS>")
+  set(CMAKE_CXX_ARCHIVE_APPEND "<CMAKE_AR> qD <TARGET> <LINK_FLAGS> <OBJECTS>")
+  set(CMAKE_CXX_ARCHIVE_FINISH "<CMAKE_RANLIB> -D <TARGET>")
+endif()
+
 # Position-independent code everywhere: users link the static libraries into shared objects of
 # their own (the vendor's prebuilt libFTAPI.a is not PIC, which third parties rebuild it for).
 function(opend_cxx_defaults target)

@@ -103,7 +103,9 @@ def run_verify(options: Options) -> int:
     out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type)
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
-    if options.opend:
+    if options.reproduce:
+        verify.reproduce(out)
+    elif options.opend:
         verify.connect(out, options.opend, options.rsa_key)
     else:
         verify.verify(out)

@@ -56,7 +56,9 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
         "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
         "linked": linked(out_dir, plan.lib),
-        "reproducibility": {"source_date_epoch": plan.source_date_epoch or None},
+        # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
+        "reproducibility": {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
+                            "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()},
         "outputs": outputs,
     }
 

@@ -55,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
                         "channel/, needs OpenSSL's libcrypto); default: the SDK's where it brings one for this OS, else the open one")
     p.add_argument("--opend", metavar="HOST:PORT", help="verify: connect to this OpenD through the output's channel instead")
     p.add_argument("--rsa-key", type=Path, metavar="FILE", help="verify --opend: PEM file of the RSA key OpenD is configured with (encrypts)")
+    p.add_argument("--reproduce", action="store_true", help="verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file")
     p.add_argument("--cache", choices=["none", "sccache"], default="none",
                    help="compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
@@ -90,8 +91,8 @@ def parse(argv: list[str]) -> Options:
             raise UsageError(f"{flag} does not apply to --os {target}", f"it is for --os {' or '.join(oses)}")
         if takes[flag] is not None and value not in takes[flag]:  # type: ignore[operator]
             raise UsageError(f"{flag} {value} does not apply to --os {target}", f"use {' or '.join(takes[flag])}")  # type: ignore[arg-type]
-    if (a.opend or a.rsa_key) and a.command != "verify":
-        raise UsageError("--opend and --rsa-key are for 'verify'", "python build.py verify --opend HOST:PORT [--rsa-key FILE]")
+    if (a.opend or a.rsa_key or a.reproduce) and a.command != "verify":
+        raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
     if a.cxx11_abi is not None and a.compiler == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
@@ -117,4 +118,5 @@ def parse(argv: list[str]) -> Options:
         channel=a.channel,
         opend=a.opend,
         rsa_key=a.rsa_key.expanduser().absolute() if a.rsa_key else None,
+        reproduce=a.reproduce,
     )

@@ -15,7 +15,7 @@ from . import compiler_cache
 from .inputs import Inputs, cmake_entries
 from .platforms import Toolchain
 from .protobuf import language_level
-from .settings import Options
+from .settings import Options, reproducing_argv
 from .sources import project_root
 from .steps import CONFIGURE_READS, SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
 
@@ -50,6 +50,7 @@ class Plan:
     cache_backend: str = ""  # where sccache keeps its cache, as the environment given to planning says
     missing: tuple[str, ...] = ()  # what this machine lacks to run the plan (a --dry-run still prints it)
     source_date_epoch: str = ""  # SOURCE_DATE_EPOCH of the environment given to planning: the SBOMs' date
+    reproduce: tuple[str, ...] = ()  # the driver's arguments that build these outputs again
 
     @property
     def log(self) -> Path:
@@ -144,11 +145,17 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     steps: list[Step] = list(inputs.prepare)
     if cache_env:
         steps.append(action_step("cache", "start this build's sccache server", Action.SCCACHE_START, env=cache_env, sccache=tools.sccache))
-    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir}
+    # Where the cache and this checkout are never reaches the outputs: their paths are mapped out.
+    # Not with sccache: the mapping names the cache's path, which would enter every cache key and
+    # keep two build roots from sharing hits (sccache's base folders strip paths, not flags);
+    # objects shared through the cache are identical anyway.
+    path_maps = "" if options.cache == "sccache" else f"{cache}=/opend-build/cache;{project}=/opend-build/src"
+    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir, "OPEND_PATH_MAPS": path_maps}
     if pb.provider == "build":
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
         pb_tree = str(pb_build / "tree")
-        pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD")]
+        pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD",
+                                                   "OPEND_PATH_MAPS")]
         steps += [
             Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
                  (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED,
@@ -195,4 +202,5 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         cache_backend=compiler_cache.backend(env_in) if cache_env else "",
         missing=missing,
         source_date_epoch=env_in.get("SOURCE_DATE_EPOCH", ""),
+        reproduce=tuple(reproducing_argv(options)),
     )

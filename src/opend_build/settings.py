@@ -39,3 +39,16 @@ class Options:
     channel: str | None = None  # "vendor" | "open" | None: the SDK's own where it brings one for this target, else the open one
     opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
+    reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
+
+
+def reproducing_argv(o: Options) -> list[str]:
+    """The command line that builds what `o` builds again (for the manifest and `verify
+    --reproduce`): everything that decides the outputs' bytes, nothing of where or how fast."""
+    argv = ["--os", o.os, "--build-type", o.build_type]
+    for flag, value in (("--sdk", o.sdk), ("--brand", o.brand), ("--protobuf", o.protobuf), ("--compiler", o.compiler),
+                        ("--cxx11-abi", o.cxx11_abi), ("--arch", o.arch), ("--deployment-target", o.deployment_target),
+                        ("--toolset", o.toolset), ("--runtime", o.runtime), ("--channel", o.channel)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
