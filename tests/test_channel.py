@@ -68,10 +68,10 @@ class Build:
 
 
 def _build(folder: Path, sanitize: bool) -> Build:
-    cmake = shutil.which("cmake")
-    if not cmake:
-        pytest.skip("cmake is not on PATH")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    from opend_build import tools  # PyPI's cmake and ninja, which the project depends on
+
+    cmake = tools.cmake()
+    gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}"]
     cfg = [cmake, "-S", str(CHANNEL), "-B", str(folder), *gen, "-DOPEND_CHANNEL_TESTS=ON",
            "-DCMAKE_BUILD_TYPE=" + ("Debug" if sanitize else "RelWithDebInfo"), "-DCMAKE_CXX_FLAGS=-Werror",
            "-DOPEND_CHANNEL_SANITIZE=" + ("ON" if sanitize else "OFF")]
