@@ -35,12 +35,12 @@ def parser() -> argparse.ArgumentParser:
                         "or a protobuf source folder or archive (default: the SDK's Src/protobuf-*, or 3.5.1)")
     p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
-    p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>)")
+    p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>; a cross build's: out/<Lib>4CPP-<os>-<arch>-<build type>)")
     # The per-OS options: which OS takes each, and its choices, come from the platform modules.
     helps = {
         "--compiler": "gcc (default) or clang with libc++",
         "--cxx11-abi": "g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)",
-        "--arch": "macOS: default universal2; Windows: default x64",
+        "--arch": "Linux: default this machine's, another cross-compiles (aarch64: g++-aarch64-linux-gnu); macOS: default universal2; Windows: default x64",
         "--deployment-target": "default 10.15",
         "--toolset": "platform toolset (default: the newest installed)",
         "--runtime": "C runtime: MT (static) or MD (DLL, default)",

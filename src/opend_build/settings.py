@@ -27,7 +27,7 @@ class Options:
     out: Path | None
     compiler: str | None  # "gcc" | "clang" | None (the OS default)
     cxx11_abi: int | None  # Linux g++: _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
-    arch: str | None  # macOS: arm64|x86_64|universal2; Windows: x86|x64
+    arch: str | None  # Linux: x86_64|aarch64 (another than the host's cross-compiles); macOS: arm64|x86_64|universal2; Windows: x86|x64
     deployment_target: str | None  # macOS
     toolset: str | None  # Windows: v120_xp ... v143
     runtime: str | None  # Windows: MT | MD

@@ -1,10 +1,19 @@
-"""Linux: g++ with -std=gnu++11 (the SDK's own choice), or clang with libc++ (--compiler clang)."""
+"""Linux: g++ with -std=gnu++11 (the SDK's own choice), or clang with libc++ (--compiler clang).
+
+--arch other than this machine's cross-compiles with Debian's cross g++ (aarch64-linux-gnu-g++,
+package g++-aarch64-linux-gnu): the Toolchain then carries the build machine's own toolchain as
+`host`, which builds the protoc that generates the code; the target's libraries (OpenSSL for the
+open channel: libssl-dev:arm64) come from Debian's multiarch folders, never the host's.
+"""
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
@@ -13,13 +22,45 @@ from . import Toolchain
 if TYPE_CHECKING:
     from ..settings import Options
 
+# Target processor -> Debian's multiarch triplet (the cross compilers' prefix) and dpkg architecture.
+ARCHS = {"x86_64": ("x86_64-linux-gnu", "amd64"), "aarch64": ("aarch64-linux-gnu", "arm64")}
 # The options Linux takes and their choices.
-OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("gcc", "clang"), "--cxx11-abi": ("0", "1")}
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("gcc", "clang"), "--cxx11-abi": ("0", "1"), "--arch": tuple(ARCHS)}
 
 INSTALL_HINT = {
     "gcc": "install a C++ compiler, e.g. 'apt-get install g++', or set CXX",
     "clang": "install clang and libc++, e.g. 'apt-get install clang libc++-dev libc++abi-dev'",
 }
+
+
+def host_arch() -> str:
+    """This machine's processor, as --arch names it."""
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def cross_hint(arch: str) -> str:
+    return f"install the cross compiler: apt-get install g++-{ARCHS[arch][0]}"
+
+
+def openssl_hint(arch: str) -> str:
+    dpkg = ARCHS[arch][1]
+    return f"dpkg --add-architecture {dpkg} && apt-get update && apt-get install libssl-dev:{dpkg}"
+
+
+def target_has_openssl(arch: str, root: Path = Path("/")) -> bool:
+    """Debian multiarch: the target's libcrypto and its configuration header (libssl-dev:<arch>)."""
+    triplet = ARCHS[arch][0]
+    lib = root / "usr" / "lib" / triplet
+    return any((lib / f"libcrypto.{ext}").is_file() for ext in ("so", "a")) and (root / "usr/include" / triplet / "openssl" / "configuration.h").is_file()
+
+
+def _find_cross(arch: str) -> tuple[str, str]:
+    triplet = ARCHS[arch][0]
+    cxx, c = shutil.which(f"{triplet}-g++"), shutil.which(f"{triplet}-gcc")
+    if cxx is None:
+        raise ToolchainError(f"--arch {arch}: no cross compiler {triplet}-g++ on PATH", cross_hint(arch))
+    return cxx, c or ""
 
 
 def _find(compiler: str) -> str:
@@ -56,6 +97,34 @@ def _check_libcxx(cxx: str) -> None:
 
 
 def toolchain(options: Options, probe: bool) -> Toolchain:
+    arch = options.arch or host_arch()
+    if arch != host_arch():
+        return _cross(options, arch, probe)
+    return _native(options, probe)
+
+
+def _cross(options: Options, arch: str, probe: bool) -> Toolchain:
+    """The target's toolchain, with the build machine's own as `host` (it builds the protoc that runs here)."""
+    if options.compiler == "clang":
+        raise ToolchainError(f"--arch {arch}: cross builds use Debian's cross g++ for now, not clang", "drop --compiler clang")
+    host = _native(replace(options, arch=None), probe)
+    triplet = ARCHS[arch][0]
+    cxx, c = _find_cross(arch) if probe else (f"{triplet}-g++", f"{triplet}-gcc")
+    version = _version(cxx) if probe else "(probed on the build host)"
+    notes = [f"cross build for {arch} on this {host_arch()} machine: protoc for {host_arch()} generates the code; "
+             f"the {arch} programs run here under qemu-{arch} -L /usr/{triplet}"]
+    if options.cxx11_abi is not None:
+        notes.append(f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}")
+    if probe and not target_has_openssl(arch):
+        notes.append(f"the {arch} OpenSSL is not installed (no libcrypto in /usr/lib/{triplet}): the open channel is not built "
+                     f"(to build it: {openssl_hint(arch)})")
+    # pkg-config would hand FindOpenSSL the host's library folder: it reads the target's .pc files only.
+    env = (("PKG_CONFIG_LIBDIR", f"/usr/lib/{triplet}/pkgconfig:/usr/share/pkgconfig"),)
+    return Toolchain(os="linux", compiler="gcc", cxx=cxx, version=version, bin_dir="Bin/Linux", cxx11_abi=options.cxx11_abi,
+                     arch=arch, c=c, library_architecture=triplet, host=host, env=env, notes=tuple(notes))
+
+
+def _native(options: Options, probe: bool) -> Toolchain:
     compiler = options.compiler or "gcc"
     cxx = _find(compiler) if probe else ("clang++" if compiler == "clang" else "g++")
     if probe and compiler == "clang":
@@ -63,4 +132,4 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
     version = _version(cxx) if probe else "(probed on the build host)"
     notes = (f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}",) if options.cxx11_abi is not None else ()
     return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux",
-                     stdlib="libc++" if compiler == "clang" else "", cxx11_abi=options.cxx11_abi, notes=notes)
+                     stdlib="libc++" if compiler == "clang" else "", cxx11_abi=options.cxx11_abi, arch=host_arch(), notes=notes)
