@@ -151,10 +151,18 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
     return work / "consumer"
 
 
-def qemu(exe: Path, env: dict[str, str] | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+def qemu(exe: Path, *args: str, opend: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """An aarch64 program run here: qemu-user with the cross toolchain's libc and loader (-L); the
+    environment reaches the guest as it is (OPEND_TEST_OPEND: the OpenD the consumer connects to)."""
     assert QEMU, "qemu-aarch64 is needed (apt-get install qemu-user): tests/run.py installs it"
-    return subprocess.run([QEMU, "-L", f"/usr/{TRIPLET}", str(exe)], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k not in ("OPEND_TEST_OPEND", "OPEND_TEST_RSA_KEY")}
+    if opend:
+        env["OPEND_TEST_OPEND"] = opend
+    # The cross toolchain's libc first: with Debian's multiarch libc6:arm64 installed too (libssl-dev:arm64
+    # pulls it in), the guest's loader from -L would otherwise load that libc.so.6, of another patch
+    # level, and the two together hang in the first pthread_create.
+    return subprocess.run([QEMU, "-L", f"/usr/{TRIPLET}", "-E", f"LD_LIBRARY_PATH=/usr/{TRIPLET}/lib", str(exe), *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
 
 
 @pytest.mark.build
@@ -190,12 +198,12 @@ def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_ta
     ninja = (sdk_build / "build.ninja").read_text()
     assert str(host_protoc) in ninja and str(bin_dir / "protoc") not in ninja
     assert "libprotoc 3.5.1" in subprocess.run([str(host_protoc), "--version"], capture_output=True, text=True).stdout
-    assert "libprotoc 3.5.1" in qemu(bin_dir / "protoc", timeout=60).stdout  # ...and the shipped one runs on aarch64
+    assert "libprotoc 3.5.1" in qemu(bin_dir / "protoc", "--version", timeout=60).stdout  # ...and the shipped one runs on aarch64
 
     # The consumer, cross-compiled against the output, runs under QEMU.
     exe = cross_consumer(out, tmp_path / "consumer")
     assert elf_machine(exe) == "AArch64"
-    run = qemu(exe, {"OPEND_TEST_OPEND": ""})
+    run = qemu(exe)
     assert run.returncode == 0, run.stdout + run.stderr
     print(run.stdout)
     assert "round-trip ok" in run.stdout and "library ok" in run.stdout, run.stdout
@@ -208,7 +216,7 @@ def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_ta
     assert elf_machine(bin_dir / "libFTAPIChannel.so") == "AArch64"
     assert "channel: open" in run.stdout, run.stdout
     with StandIn(lifetime=120) as s:
-        talk = qemu(exe, {"OPEND_TEST_OPEND": f"127.0.0.1:{s.port}"}, timeout=180)
+        talk = qemu(exe, opend=f"127.0.0.1:{s.port}", timeout=100)
         seen = list(s.connections)
     print(talk.stdout, file=sys.stderr)
     assert talk.returncode == 0, talk.stdout + talk.stderr
