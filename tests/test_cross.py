@@ -199,6 +199,11 @@ def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_ta
     assert str(host_protoc) in ninja and str(bin_dir / "protoc") not in ninja
     assert "libprotoc 3.5.1" in subprocess.run([str(host_protoc), "--version"], capture_output=True, text=True).stdout
     assert "libprotoc 3.5.1" in qemu(bin_dir / "protoc", "--version", timeout=60).stdout  # ...and the shipped one runs on aarch64
+    # doctor --out reads them as arm64: linkable by the cross compiler (--arch aarch64), not by this machine's own.
+    doc = run_driver("doctor", "--arch", "aarch64", "--out", str(out))
+    assert doc.returncode == 0 and f"{TRIPLET}-g++: ELF arm64" in doc.stdout and "Bin/Linux/libFTAPI.a: ELF arm64" in doc.stdout, doc.output
+    assert "link with this toolchain as they are" in doc.stdout, doc.output
+    assert "needs rebuild: architecture arm64, this toolchain targets x86_64" in run_driver("doctor", "--out", str(out)).stdout
 
     # The consumer, cross-compiled against the output, runs under QEMU.
     exe = cross_consumer(out, tmp_path / "consumer")

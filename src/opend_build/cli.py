@@ -76,7 +76,10 @@ def run_doctor(options: Options) -> int:
         return 0
     # The probe compiles as a build would: the toolchain's compiler and flags.
     toolchain = toolchain_for(options, probe=False)
-    cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
+    if toolchain.cross:  # --arch aarch64: the cross compiler's objects are what the libraries are compared with
+        cxx = linux._find_cross(toolchain.arch)[0]
+    else:
+        cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
     flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
     cache = sources.cache_root(env)
