@@ -96,6 +96,30 @@ def test_cross_refusals(tmp_path: Path) -> None:
         assert "drop --protobuf system" in system.stderr
 
 
+@on_x86_64
+def test_toolchain_file_cross_plan(tmp_path: Path) -> None:
+    """--toolchain-file: the user's file for the target's builds only, its content in the key, the
+    host's protobuf build shared with native builds."""
+    tc = tmp_path / "arm.cmake"
+    tc.write_text(f"set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR aarch64)\nset(CMAKE_CXX_COMPILER {TRIPLET}-g++)\n")
+    native, p = plan_of(), plan_of("--toolchain-file", str(tc))
+    assert p.toolchain.cross and p.toolchain.arch == "aarch64" and p.host_protobuf_build == native.protobuf_build
+    target_cfg = next(s.argv for s in p.steps if s.kind == "configure" and s.build_dir == str(p.protobuf_build / "tree"))
+    sdk_cfg = next(s.argv for s in p.steps if s.kind == "configure" and s.phase == "sdk")
+    for argv in (target_cfg, sdk_cfg):
+        assert f"-DCMAKE_TOOLCHAIN_FILE={tc}" in argv and not any(a.startswith(("-DCMAKE_CXX_COMPILER=", "-DCMAKE_SYSTEM_")) for a in argv)
+    assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
+    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
+    before = p.protobuf_build
+    tc.write_text(tc.read_text() + "set(CMAKE_CXX_FLAGS_INIT -O1)\n")
+    assert plan_of("--toolchain-file", str(tc)).protobuf_build != before  # an edited file: other build folders
+    bare = tmp_path / "bare.cmake"
+    bare.write_text("set(CMAKE_CXX_COMPILER g++)\n")
+    r = run_driver("--os", "linux", "--toolchain-file", str(bare), "--dry-run", cwd=tmp_path)
+    assert r.returncode == 2 and "sets no CMAKE_SYSTEM_PROCESSOR" in r.stderr and "--arch" in r.stderr, r.output
+    assert run_driver("--os", "linux", "--toolchain-file", str(tmp_path / "nope.cmake"), "--dry-run").returncode == 2
+
+
 def test_vendor_linux_binaries_are_not_an_aarch64_channel() -> None:
     from opend_build.sdk import channel_for
 

@@ -77,7 +77,12 @@ def run_doctor(options: Options) -> int:
     # The probe compiles as a build would: the toolchain's compiler and flags.
     toolchain = toolchain_for(options, probe=False)
     if toolchain.cross:  # --arch aarch64: the cross compiler's objects are what the libraries are compared with
-        cxx = linux._find_cross(toolchain.arch)[0]
+        import shutil
+
+        cxx = shutil.which(toolchain.cxx) or ""
+        if not cxx:
+            raise ToolchainError(f"no cross compiler {toolchain.cxx} on PATH",
+                                 linux.cross_hint(toolchain.arch) if toolchain.arch in linux.ARCHS else "install it")
     else:
         cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
     flags = list(toolchain.cxx_flags)

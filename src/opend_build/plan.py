@@ -90,7 +90,8 @@ class Plan:
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
-            *([f"  target arch: {t.arch} (cross-compiled on {t.host.arch}: CMAKE_SYSTEM_PROCESSOR={t.arch}, libraries from /usr/lib/{t.library_architecture})",
+            *([f"  target arch: {t.arch} (cross-compiled on {t.host.arch}: " + (f"CMAKE_TOOLCHAIN_FILE={t.toolchain_file})" if t.toolchain_file else
+               f"CMAKE_SYSTEM_PROCESSOR={t.arch}, libraries from /usr/lib/{t.library_architecture})"),
                f"  host toolchain: {t.host.compiler} {t.host.version} ({t.host.cxx}) builds the protoc that runs here"] if t.host else []),
             *([f"  host protoc: {self.host_protoc} (OPEND_HOST_PROTOC: generates the code; {t.bin_dir}/protoc is the {t.arch} one)"]
               if self.host_protoc else []),

@@ -39,3 +39,4 @@ class Options:
     channel: str | None = None  # "vendor" | "open" | None: the SDK's own where it brings one for this target, else the open one
     opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
+    toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)

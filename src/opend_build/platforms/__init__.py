@@ -42,6 +42,8 @@ class Toolchain:
     c: str = ""  # Linux cross builds: the C compiler beside `cxx` (CMake's checks and any C source)
     library_architecture: str = ""  # Linux cross builds: the Debian multiarch triplet whose libraries are the target's
     host: Toolchain | None = None  # cross builds: the build machine's own toolchain, which builds the protoc that runs here
+    toolchain_file: str = ""  # Linux: the user's CMake toolchain file (it names compilers and target; the driver adds nothing)
+    toolchain_digest: str = ""  # its content's sha256: an edit to it gets other build folders
     env: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -60,6 +62,11 @@ class Toolchain:
     def cache_variables(self) -> dict[str, str]:
         """The CMake cache variables this toolchain sets, in a stable order."""
         v: dict[str, str] = {}
+        if self.toolchain_file:
+            v["CMAKE_TOOLCHAIN_FILE"] = self.toolchain_file
+            if self.cxx_flags:
+                v["CMAKE_CXX_FLAGS"] = " ".join(self.cxx_flags)
+            return v
         if self.cross:
             # Set before any compiler check: CMake then treats the build as a cross build (no
             # try_run, no host libraries) and finds packages in the target's multiarch folders.
@@ -99,7 +106,7 @@ class Toolchain:
         """What makes two builds' object files incompatible: everything but notes."""
         facts = [self.os, self.compiler, self.cxx, self.version, self.generator, list(self.cmake_args), list(self.env)]
         if self.cross:  # a native build's key stays as it always was, so its protobuf build is shared
-            facts.append(["cross", self.arch])
+            facts.append(["cross", self.arch, *([self.toolchain_digest] if self.toolchain_digest else [])])
         return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:12]
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ToolchainError
+from ..errors import ToolchainError, UsageError
 from . import Toolchain
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 # Target processor -> Debian's multiarch triplet (the cross compilers' prefix) and dpkg architecture.
 ARCHS = {"x86_64": ("x86_64-linux-gnu", "amd64"), "aarch64": ("aarch64-linux-gnu", "arm64")}
 # The options Linux takes and their choices.
-OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("gcc", "clang"), "--cxx11-abi": ("0", "1"), "--arch": tuple(ARCHS)}
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("gcc", "clang"), "--cxx11-abi": ("0", "1"), "--arch": tuple(ARCHS),
+                                              "--toolchain-file": None}
 
 INSTALL_HINT = {
     "gcc": "install a C++ compiler, e.g. 'apt-get install g++', or set CXX",
@@ -97,6 +99,8 @@ def _check_libcxx(cxx: str) -> None:
 
 
 def toolchain(options: Options, probe: bool) -> Toolchain:
+    if options.toolchain_file is not None:
+        return _from_file(options, options.toolchain_file, probe)
     arch = options.arch or host_arch()
     if arch != host_arch():
         return _cross(options, arch, probe)
@@ -122,6 +126,36 @@ def _cross(options: Options, arch: str, probe: bool) -> Toolchain:
     env = (("PKG_CONFIG_LIBDIR", f"/usr/lib/{triplet}/pkgconfig:/usr/share/pkgconfig"),)
     return Toolchain(os="linux", compiler="gcc", cxx=cxx, version=version, bin_dir="Bin/Linux", cxx11_abi=options.cxx11_abi,
                      arch=arch, c=c, library_architecture=triplet, host=host, env=env, notes=tuple(notes))
+
+
+def _cmake_set(text: str, name: str) -> str:
+    """The value a toolchain file gives `name` with a plain set(NAME value), or ""."""
+    m = re.search(rf'^\s*set\s*\(\s*{name}\s+"?([^")\s]+)"?', text, re.M | re.I)
+    return m.group(1) if m else ""
+
+
+def _from_file(options: Options, path: Path, probe: bool) -> Toolchain:
+    """A user's CMake toolchain file: it names the compilers and the target; the driver passes it as
+    it is (CMAKE_TOOLCHAIN_FILE) and builds protobuf for this machine too, whose protoc generates."""
+    import hashlib
+
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    arch = options.arch or _cmake_set(text, "CMAKE_SYSTEM_PROCESSOR")
+    if not arch:
+        raise UsageError(f"--toolchain-file {path}: it sets no CMAKE_SYSTEM_PROCESSOR", "name the target with --arch (x86_64 or aarch64)")
+    named = _cmake_set(text, "CMAKE_CXX_COMPILER")
+    host = _native(replace(options, arch=None, toolchain_file=None), probe)
+    cxx, version = named or "(the toolchain file's)", "(from the toolchain file)"
+    if probe and named and "$" not in named:
+        found = shutil.which(named)
+        if found is None:
+            raise ToolchainError(f"--toolchain-file {path}: its CMAKE_CXX_COMPILER {named} is not found",
+                                 cross_hint(arch) if arch in ARCHS and arch != host_arch() else "install it, or fix the toolchain file")
+        cxx, version = found, _version(found)
+    return Toolchain(os="linux", compiler="gcc", cxx=cxx, version=version, bin_dir="Bin/Linux", cxx11_abi=options.cxx11_abi, arch=arch, host=host,
+                     toolchain_file=str(path), toolchain_digest=hashlib.sha256(data).hexdigest(),
+                     notes=(f"cross build with the toolchain file {path} (for {arch}): protoc for {host_arch()} generates the code",))
 
 
 def _native(options: Options, probe: bool) -> Toolchain:
