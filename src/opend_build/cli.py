@@ -115,7 +115,8 @@ def run_verify(options: Options) -> int:
     from .plan import default_out
     from .platforms import linux
 
-    cross = options.arch if options.os == "linux" and options.arch and options.arch != linux.host_arch() else ""
+    arch = linux.target_arch(options) if options.os == "linux" else ""
+    cross = arch if options.os == "linux" and (options.toolchain_file or arch != linux.host_arch()) else ""
     out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type, cross)
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")

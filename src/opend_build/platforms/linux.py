@@ -41,6 +41,15 @@ def host_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
+def target_arch(options: Options) -> str:
+    """The processor a Linux build targets: --arch, else the toolchain file's CMAKE_SYSTEM_PROCESSOR, else this machine's."""
+    if options.arch:
+        return options.arch
+    if options.toolchain_file is not None and options.toolchain_file.is_file():
+        return _cmake_set(options.toolchain_file.read_text(encoding="utf-8", errors="replace"), "CMAKE_SYSTEM_PROCESSOR") or host_arch()
+    return host_arch()
+
+
 def cross_hint(arch: str) -> str:
     return f"install the cross compiler: apt-get install g++-{ARCHS[arch][0]}"
 
