@@ -4,8 +4,15 @@ include_guard(GLOBAL)
 # regenerates that file and its importers only. protoc writes into a scratch folder and the
 # results are copied over only when they differ: an mtime-only touch or an edit that leaves the
 # generated code as it was (a comment, say) recompiles nothing.
+#
+# The generator is opend_protobuf::protoc, or OPEND_HOST_PROTOC when set: a cross build's protoc
+# for the target cannot run here, so the build machine's (of the same source) generates.
 function(opend_generate_cpp proto_dir out_dir protos out_cc out_h)
   file(MAKE_DIRECTORY "${out_dir}")
+  set(_protoc opend_protobuf::protoc)
+  if(OPEND_HOST_PROTOC)
+    set(_protoc "${OPEND_HOST_PROTOC}")
+  endif()
   set(_cc "")
   set(_h "")
   foreach(_rel IN LISTS protos)
@@ -25,10 +32,10 @@ function(opend_generate_cpp proto_dir out_dir protos out_cc out_h)
       OUTPUT "${out_dir}/${_stem}.pb.cc" "${out_dir}/${_stem}.pb.h"
       COMMAND "${CMAKE_COMMAND}" -E rm -rf "${_scratch}"
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${_scratch}"
-      COMMAND opend_protobuf::protoc "-I${proto_dir}" "--cpp_out=${_scratch}" "${proto_dir}/${_rel}"
+      COMMAND "${_protoc}" "-I${proto_dir}" "--cpp_out=${_scratch}" "${proto_dir}/${_rel}"
       COMMAND "${CMAKE_COMMAND}" -E copy_if_different
         "${_scratch}/${_stem}.pb.cc" "${_scratch}/${_stem}.pb.h" "${out_dir}"
-      DEPENDS ${_deps} opend_protobuf::protoc
+      DEPENDS ${_deps} "${_protoc}"
       COMMENT "protoc ${_rel}"
       VERBATIM)
     list(APPEND _cc "${out_dir}/${_stem}.pb.cc")

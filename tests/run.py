@@ -27,19 +27,39 @@ DEBIAN_PACKAGES = (
     "libssl-dev",  # OpenSSL: the 10.x shape's channel source includes it
     "redis-server",  # the shared compiler cache of the sccache tests
     "git",  # the packaging tests copy the project's files as git lists them
+    # test_cross.py: an aarch64 build (the cross g++), its consumer run under QEMU, and the
+    # aarch64 OpenSSL its open channel links (Debian multiarch: needs the arm64 architecture added)
+    "g++-aarch64-linux-gnu", "qemu-user", "libssl-dev:arm64",
 )
 
 
 def missing(packages: tuple[str, ...]) -> list[str]:
     if shutil.which("dpkg-query") is None:
         return []  # not a Debian system: nothing to check here; a missing tool fails its test by name
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n", *packages], capture_output=True, text=True).stdout
+    # ${binary:Package} names a foreign-architecture package as dpkg does (libssl-dev:arm64); a native
+    # one bare, or (a Multi-Arch: same one, once a foreign architecture is added) with the native suffix.
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${binary:Package} ${Status}\n", *packages], capture_output=True, text=True).stdout
     installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+    native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    installed |= {f"{p}:{native}" for p in installed if ":" not in p} | {p.removesuffix(f":{native}") for p in installed}
     return [p for p in packages if p not in installed]
+
+
+def foreign_architectures(packages: list[str]) -> list[str]:
+    """The dpkg architectures `packages` name (libssl-dev:arm64 -> arm64) that dpkg does not know yet."""
+    wanted = sorted({p.partition(":")[2] for p in packages if ":" in p})
+    if not wanted:
+        return []
+    native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    known = set(subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout.split()) | {native}
+    return [a for a in wanted if a not in known]
 
 
 def install(packages: list[str]) -> int:
     line = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    # An :arm64 package needs dpkg to know the architecture first (and apt-get update after that);
+    # only then, and only for the architectures dpkg does not know yet, is it added.
+    add_archs = [["dpkg", "--add-architecture", a] for a in foreign_architectures(packages)]
     as_root: list[str] = []
     if os.geteuid() != 0:
         # A CI runner's user may use sudo without a password; anyone else is asked to, once.
@@ -47,11 +67,12 @@ def install(packages: list[str]) -> int:
             as_root = ["sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive"]
         else:
             print(f"error: the test suite needs these Debian packages: {' '.join(packages)}", file=sys.stderr)
-            print(f"  what to do: sudo {shlex.join(line)}   (then run this command again)", file=sys.stderr)
+            steps = [*(shlex.join(a) for a in add_archs), *(["apt-get update"] if add_archs else []), shlex.join(line)]
+            print(f"  what to do: {' && '.join('sudo ' + c for c in steps)}   (then run this command again)", file=sys.stderr)
             return 2
     print(f"installing the Debian packages the suite needs: {' '.join(packages)}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in ([*as_root, "apt-get", "update", "-qq"], [*as_root, *line, "-qq"]):
+    for argv in (*([*as_root, *a] for a in add_archs), [*as_root, "apt-get", "update", "-qq"], [*as_root, *line, "-qq"]):
         if subprocess.run(argv, env=env).returncode != 0:
             print(f"error: {shlex.join(argv)} failed", file=sys.stderr)
             return 2

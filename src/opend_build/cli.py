@@ -12,7 +12,7 @@ from types import FrameType
 
 from . import inputs as inputs_mod
 from . import manifest, sources, tools
-from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
@@ -43,6 +43,12 @@ def build_plan(options: Options) -> Plan:
     toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
     env = dict(os.environ)
     inputs = inputs_mod.resolve(options, env)
+    if toolchain.cross and inputs.protobuf.provider == "installed":
+        raise ProtobufSourceError(
+            f"--protobuf {options.protobuf}: an installed protobuf is not supported for a cross build (--arch {toolchain.arch}) yet: "
+            "its library would have to be the target's and its protoc this machine's",
+            f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
+        )
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
     found = Tools(or_missing(tools.cmake, lambda: "cmake"), or_missing(tools.ninja, lambda: "ninja"), sccache)
     return make_plan(options, toolchain, inputs, sources.cache_root(env), found, Path.cwd(),
@@ -70,7 +76,15 @@ def run_doctor(options: Options) -> int:
         return 0
     # The probe compiles as a build would: the toolchain's compiler and flags.
     toolchain = toolchain_for(options, probe=False)
-    cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
+    if toolchain.cross:  # --arch aarch64: the cross compiler's objects are what the libraries are compared with
+        import shutil
+
+        cxx = shutil.which(toolchain.cxx) or ""
+        if not cxx:
+            raise ToolchainError(f"no cross compiler {toolchain.cxx} on PATH",
+                                 linux.cross_hint(toolchain.arch) if toolchain.arch in linux.ARCHS else "install it")
+    else:
+        cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
     flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
     cache = sources.cache_root(env)
@@ -99,8 +113,11 @@ def run_inputs(options: Options) -> int:
 def run_verify(options: Options) -> int:
     from . import verify
     from .plan import default_out
+    from .platforms import linux
 
-    out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type)
+    arch = linux.target_arch(options) if options.os == "linux" else ""
+    cross = arch if options.os == "linux" and (options.toolchain_file or arch != linux.host_arch()) else ""
+    out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type, cross)
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
     if options.reproduce:

@@ -125,8 +125,14 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         notes.append("the SDK's own CMakeLists.txt is not used: its sources are built by opend-build's rules")
     has_src = bool(tree.sources)
     channel_src = PurePosixPath(tree.channel_sources[0]).parts[:2] if tree.channel_sources else None
-    vendor_libs = channel_for(options.os, tree.channel, options.build_type, options.arch)
-    looked = f"no channel library for {options.os} under Bin/ and no Src/{tree.lib}Channel/ source in the SDK"
+    arch = options.arch
+    if options.os == "linux":
+        from .platforms.linux import target_arch
+
+        arch = target_arch(options) if (options.arch or options.toolchain_file) else None
+    vendor_libs = channel_for(options.os, tree.channel, options.build_type, arch)
+    target = f"{options.os} {arch}" if options.os == "linux" and arch not in (None, "x86_64") else options.os
+    looked = f"no channel library for {target} under Bin/ and no Src/{tree.lib}Channel/ source in the SDK"
     channel, why = choose_channel(options.channel, bool(vendor_libs or channel_src), looked, options.os)
     if channel != "vendor":
         vendor_libs, channel_src = (), None

@@ -53,7 +53,7 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "os": plan.os,
         "build_type": plan.build_type,
         "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
-        "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk")},
+        "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk"), **_arch(plan.toolchain)},
         "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
         "linked": linked(out_dir, plan.lib),
         # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
@@ -73,6 +73,13 @@ def linked(out_dir: Path, lib: str) -> list[dict[str, str]]:
     sources, zlib), with the versions CMake found."""
     usage = _usage(out_dir, lib)
     return [{"name": name, "version": str(usage[key])} for name, key in (("openssl", "openssl_version"), ("zlib", "zlib_version")) if usage.get(key)]
+
+
+def _arch(toolchain) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Linux: the target architecture, and for a cross build the build machine's."""
+    if not toolchain.arch:
+        return {}
+    return {"arch": toolchain.arch, "cross": toolchain.cross, **({"host_arch": toolchain.host.arch} if toolchain.host else {})}
 
 
 def channel_record(out_dir: Path, lib: str, outputs: list[dict[str, object]], planned: str, why: str) -> dict[str, object]:

@@ -35,15 +35,16 @@ def parser() -> argparse.ArgumentParser:
                         "or a protobuf source folder or archive (default: the SDK's Src/protobuf-*, or 3.5.1)")
     p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
-    p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>)")
+    p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>; a cross build's: out/<Lib>4CPP-<os>-<arch>-<build type>)")
     # The per-OS options: which OS takes each, and its choices, come from the platform modules.
     helps = {
         "--compiler": "gcc (default) or clang with libc++",
         "--cxx11-abi": "g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)",
-        "--arch": "macOS: default universal2; Windows: default x64",
+        "--arch": "Linux: default this machine's, another cross-compiles (aarch64: g++-aarch64-linux-gnu); macOS: default universal2; Windows: default x64",
         "--deployment-target": "default 10.15",
         "--toolset": "platform toolset (default: the newest installed)",
         "--runtime": "C runtime: MT (static) or MD (DLL, default)",
+        "--toolchain-file": "your CMake toolchain file for the target: a cross build (protoc is built for this machine too)",
     }
     for flag, help_text in helps.items():
         per_os = {os_name: table[flag] for os_name, table in platforms.option_choices().items() if flag in table}
@@ -82,7 +83,7 @@ def parse(argv: list[str]) -> Options:
     target = a.os or host_os()
     # Validated once, against what the target OS's module takes.
     takes = platforms.option_choices().get(target, {})
-    for flag in ("--compiler", "--cxx11-abi", "--arch", "--deployment-target", "--toolset", "--runtime"):
+    for flag in ("--compiler", "--cxx11-abi", "--arch", "--deployment-target", "--toolset", "--runtime", "--toolchain-file"):
         value = getattr(a, flag[2:].replace("-", "_"))
         if value is None:
             continue
@@ -93,6 +94,11 @@ def parse(argv: list[str]) -> Options:
             raise UsageError(f"{flag} {value} does not apply to --os {target}", f"use {' or '.join(takes[flag])}")  # type: ignore[arg-type]
     if (a.opend or a.rsa_key or a.reproduce) and a.command != "verify":
         raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
+    toolchain_file = Path(a.toolchain_file).expanduser().absolute() if a.toolchain_file else None
+    if toolchain_file is not None and not toolchain_file.is_file():
+        raise UsageError(f"--toolchain-file {a.toolchain_file}: no such file", "pass the path of a CMake toolchain file")
+    if toolchain_file is not None and a.compiler:
+        raise UsageError("--compiler does not apply with --toolchain-file", "the toolchain file names the compiler")
     if a.cxx11_abi is not None and a.compiler == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
@@ -119,4 +125,5 @@ def parse(argv: list[str]) -> Options:
         opend=a.opend,
         rsa_key=a.rsa_key.expanduser().absolute() if a.rsa_key else None,
         reproduce=a.reproduce,
+        toolchain_file=toolchain_file,
     )

@@ -51,6 +51,12 @@ class Plan:
     missing: tuple[str, ...] = ()  # what this machine lacks to run the plan (a --dry-run still prints it)
     source_date_epoch: str = ""  # SOURCE_DATE_EPOCH of the environment given to planning: the SBOMs' date
     reproduce: tuple[str, ...] = ()  # the driver's arguments that build these outputs again
+    host_protobuf_build: Path | None = None  # cross builds: protobuf built for the build machine (its protoc generates the code)
+
+    @property
+    def host_protoc(self) -> Path | None:
+        """Cross builds: the protoc that runs here and generates the code."""
+        return self.host_protobuf_build / "prefix" / "bin" / "protoc" if self.host_protobuf_build else None
 
     @property
     def log(self) -> Path:
@@ -71,6 +77,11 @@ class Plan:
         if pb.provider == "build":
             pb_line = f"  protobuf: {pb.version or '(version read from the source)'}, built from source: {pb.origin}; protoc built from the same source"
             folders = f"{self.protobuf_build}, {self.sdk_build}"
+            if self.host_protobuf_build is not None:
+                assert t.host is not None
+                pb_line += (f"; built twice: for {t.host.arch} (this machine: its protoc generates the code, shared with native builds) "
+                            f"and for {t.arch} (libprotobuf and the protoc shipped in {t.bin_dir})")
+                folders = f"{self.host_protobuf_build} ({t.host.arch}), {self.protobuf_build} ({t.arch}), {self.sdk_build}"
         else:
             where = f"in {pb.prefix} (CMAKE_PREFIX_PATH)" if pb.prefix else "where CMake finds it"
             protoc = f"protoc {pb.protoc}" if pb.protoc else "its protoc"
@@ -81,6 +92,11 @@ class Plan:
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
+            *([f"  target arch: {t.arch} (cross-compiled on {t.host.arch}: " + (f"CMAKE_TOOLCHAIN_FILE={t.toolchain_file})" if t.toolchain_file else
+               f"CMAKE_SYSTEM_PROCESSOR={t.arch}, libraries from /usr/lib/{t.library_architecture})"),
+               f"  host toolchain: {t.host.compiler} {t.host.version} ({t.host.cxx}) builds the protoc that runs here"] if t.host else []),
+            *([f"  host protoc: {self.host_protoc} (OPEND_HOST_PROTOC: generates the code; {t.bin_dir}/protoc is the {t.arch} one)"]
+              if self.host_protoc else []),
             f"  inputs: {self.inputs.origin}",
             *self._sources_lines(),
             pb_line,
@@ -100,8 +116,9 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def default_out(lib: str, target_os: str, build_type: str) -> Path:
-    return Path("out") / f"{lib}4CPP-{target_os}-{build_type.lower()}"
+def default_out(lib: str, target_os: str, build_type: str, cross_arch: str = "") -> Path:
+    """out/<Lib>4CPP-<os>[-<arch>]-<build type>: the arch only when it is not this machine's."""
+    return Path("out") / f"{lib}4CPP-{target_os}{f'-{cross_arch}' if cross_arch else ''}-{build_type.lower()}"
 
 
 def staging_for(out: Path) -> Path:
@@ -115,7 +132,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     env_in = dict(env or {})
     project = project or project_root()
     cmake = tools.cmake
-    out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type))
+    out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type, toolchain.arch if toolchain.cross else ""))
     staging = staging_for(out)
     # Keyed by the checkout too: two checkouts may differ in their CMake code, and CMake refuses a
     # build folder configured from another source folder.
@@ -123,6 +140,11 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     pb_key = _key("protobuf", pb.identity, toolchain.key(), options.build_type, cmake, str(project))
     sdk_key = _key("sdk", inputs.identity, pb_key)
     pb_build = cache / "build" / f"protobuf-{pb_key}"
+    host_pb_build: Path | None = None
+    if toolchain.host is not None and pb.provider == "build":
+        # The build machine's protobuf, keyed exactly as a native build's: a native build before
+        # (or after) this one shares it.
+        host_pb_build = cache / "build" / f"protobuf-{_key('protobuf', pb.identity, toolchain.host.key(), options.build_type, cmake, str(project))}"
     sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
     pb_prefix = pb_build / "prefix"
     env = toolchain.env
@@ -138,6 +160,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
     if toolchain.generator == "Ninja":
         common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
+    launcher = [a for a in common if a.startswith(("-DCMAKE_CXX_COMPILER_LAUNCHER=", "-DCMAKE_MAKE_PROGRAM="))]
     jobs = str(options.jobs)
     reads = tuple((k, env_in[k]) for k in CONFIGURE_READS if k in env_in)
     config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
@@ -156,14 +179,32 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         pb_tree = str(pb_build / "tree")
         pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD",
                                                    "OPEND_PATH_MAPS")]
+        if host_pb_build is not None:
+            assert toolchain.host is not None
+            host = toolchain.host
+            host_tree = str(host_pb_build / "tree")
+            host_common = ["-G", host.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *host.cmake_args, *launcher]
+            host_env = host.env + cache_env
+            steps += [
+                Step("protobuf", f"configure protobuf for this machine ({host.arch}: the protoc that generates the code)", "configure",
+                     (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs), host_env, build_dir=host_tree,
+                     skip_when=SKIP_CONFIGURED, reads=reads),
+                Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config, "--parallel", jobs), host_env,
+                     build_dir=host_tree),
+                Step("protobuf", f"install protobuf for {host.arch} into its shared prefix", "command",
+                     (cmake, "--install", host_tree, *config, "--prefix", str(host_pb_build / "prefix")), host_env),
+            ]
+        target = f" for {toolchain.arch}" if host_pb_build is not None else ""
         steps += [
-            Step("protobuf", "configure protobuf (libprotobuf, protoc with the C++ generator)", "configure",
+            Step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)", "configure",
                  (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED,
                  reads=reads),
-            Step("protobuf", "build protobuf", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
-            Step("protobuf", "install protobuf into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
+            Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
+            Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
         ]
         entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
+        if host_pb_build is not None:
+            entries["OPEND_HOST_PROTOC"] = str(host_pb_build / "prefix" / "bin" / "protoc")
     if pb.provider == "installed" and pb.protoc is not None:
         # The protoc planning found (and the plan names): a configure cached from an earlier run
         # would otherwise keep the one it found then, whatever PATH says now.
@@ -195,7 +236,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         staging=staging,
         protobuf_build=pb_build,
         sdk_build=sdk_build,
-        locks=(pb_build.with_suffix(".lock"), sdk_build.with_suffix(".lock"), out.with_name(f".{out.name}.lock")),
+        locks=(*([host_pb_build.with_suffix(".lock")] if host_pb_build else []), pb_build.with_suffix(".lock"), sdk_build.with_suffix(".lock"),
+               out.with_name(f".{out.name}.lock")),
         steps=tuple(steps),
         cache_env=cache_env,
         sccache=tools.sccache if cache_env else "",
@@ -203,4 +245,5 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         missing=missing,
         source_date_epoch=env_in.get("SOURCE_DATE_EPOCH", ""),
         reproduce=tuple(reproducing_argv(options)),
+        host_protobuf_build=host_pb_build,
     )

@@ -190,6 +190,8 @@ def is_channel(name: str) -> bool:
 def channel_for(target_os: str, channel: tuple[str, ...], build_type: str = "Release", arch: str | None = None) -> tuple[str, ...]:
     """The vendor's channel libraries for one target, as the SDK ships them: Bin/<Linux folder>/,
     Bin/Mac/[<Config>/], Bin/Windows[-x64]/<Config>/ (the .dll and its import library .lib)."""
+    if target_os == "linux" and arch not in (None, "x86_64"):
+        return ()  # the vendor's Linux binaries are x86-64: none serves an aarch64 (cross) build
     folders = BIN_FOLDERS[target_os]
     if target_os == "windows":
         folders = ("Windows-x64",) if (arch or "x64") == "x64" else ("Windows",)

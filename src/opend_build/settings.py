@@ -27,7 +27,7 @@ class Options:
     out: Path | None
     compiler: str | None  # "gcc" | "clang" | None (the OS default)
     cxx11_abi: int | None  # Linux g++: _GLIBCXX_USE_CXX11_ABI; None: the compiler's default
-    arch: str | None  # macOS: arm64|x86_64|universal2; Windows: x86|x64
+    arch: str | None  # Linux: x86_64|aarch64 (another than the host's cross-compiles); macOS: arm64|x86_64|universal2; Windows: x86|x64
     deployment_target: str | None  # macOS
     toolset: str | None  # Windows: v120_xp ... v143
     runtime: str | None  # Windows: MT | MD
@@ -40,6 +40,7 @@ class Options:
     opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
     reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
+    toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)
 
 
 def reproducing_argv(o: Options) -> list[str]:
@@ -48,7 +49,8 @@ def reproducing_argv(o: Options) -> list[str]:
     argv = ["--os", o.os, "--build-type", o.build_type]
     for flag, value in (("--sdk", o.sdk), ("--brand", o.brand), ("--protobuf", o.protobuf), ("--compiler", o.compiler),
                         ("--cxx11-abi", o.cxx11_abi), ("--arch", o.arch), ("--deployment-target", o.deployment_target),
-                        ("--toolset", o.toolset), ("--runtime", o.runtime), ("--channel", o.channel)):
+                        ("--toolset", o.toolset), ("--runtime", o.runtime), ("--channel", o.channel),
+                        ("--toolchain-file", o.toolchain_file)):
         if value is not None:
             argv += [flag, str(value)]
     return argv

@@ -38,8 +38,19 @@ class Toolchain:
     toolset: str = ""  # Windows: the platform toolset (-T)
     platform: str = ""  # Windows: the Visual Studio platform (-A): Win32 or x64
     runtime: str = ""  # Windows: MT or MD
+    arch: str = ""  # Linux: the target processor (x86_64, aarch64): the host's, or --arch's
+    c: str = ""  # Linux cross builds: the C compiler beside `cxx` (CMake's checks and any C source)
+    library_architecture: str = ""  # Linux cross builds: the Debian multiarch triplet whose libraries are the target's
+    host: Toolchain | None = None  # cross builds: the build machine's own toolchain, which builds the protoc that runs here
+    toolchain_file: str = ""  # Linux: the user's CMake toolchain file (it names compilers and target; the driver adds nothing)
+    toolchain_digest: str = ""  # its content's sha256: an edit to it gets other build folders
     env: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def cross(self) -> bool:
+        """The build's programs do not run on this machine: protoc is built twice (see plan.py)."""
+        return self.host is not None
 
     @property
     def cxx_flags(self) -> tuple[str, ...]:
@@ -51,8 +62,22 @@ class Toolchain:
     def cache_variables(self) -> dict[str, str]:
         """The CMake cache variables this toolchain sets, in a stable order."""
         v: dict[str, str] = {}
+        if self.toolchain_file:
+            v["CMAKE_TOOLCHAIN_FILE"] = self.toolchain_file
+            if self.cxx_flags:
+                v["CMAKE_CXX_FLAGS"] = " ".join(self.cxx_flags)
+            return v
+        if self.cross:
+            # Set before any compiler check: CMake then treats the build as a cross build (no
+            # try_run, no host libraries) and finds packages in the target's multiarch folders.
+            v["CMAKE_SYSTEM_NAME"] = "Linux"
+            v["CMAKE_SYSTEM_PROCESSOR"] = self.arch
         if self.compiler != "msvc":
             v["CMAKE_CXX_COMPILER"] = self.cxx
+        if self.c:
+            v["CMAKE_C_COMPILER"] = self.c
+        if self.library_architecture:
+            v["CMAKE_LIBRARY_ARCHITECTURE"] = self.library_architecture
         if self.stdlib == "libc++" and self.os == "linux":
             v["CMAKE_EXE_LINKER_FLAGS"] = "-stdlib=libc++"
         if self.cxx_flags:
@@ -80,6 +105,8 @@ class Toolchain:
     def key(self) -> str:
         """What makes two builds' object files incompatible: everything but notes."""
         facts = [self.os, self.compiler, self.cxx, self.version, self.generator, list(self.cmake_args), list(self.env)]
+        if self.cross:  # a native build's key stays as it always was, so its protobuf build is shared
+            facts.append(["cross", self.arch, *([self.toolchain_digest] if self.toolchain_digest else [])])
         return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:12]
 
 

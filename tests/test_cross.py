@@ -1,0 +1,254 @@
+"""Linux cross builds (--arch aarch64 on an x86-64 machine): the plan (two protobuf builds from one
+source, the build machine's protoc generating the code, the target arch in the plan, the output
+folder and the manifest), the refusals, and one real aarch64 build of a small SDK whose consumer
+(test_package/, cross-compiled against the output) runs under qemu-aarch64 and, through the open
+channel built for aarch64, talks to the stand-in OpenD on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, must_build, run_driver
+
+from opend_build import options
+from opend_build.inputs import resolve
+from opend_build.plan import Tools, make_plan
+from opend_build.platforms import linux, toolchain_for
+
+TRIPLET = "aarch64-linux-gnu"
+QEMU = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+CROSS = shutil.which(f"{TRIPLET}-g++")
+on_x86_64 = pytest.mark.skipif(linux.host_arch() != "x86_64", reason="the cross tests build for aarch64 on an x86-64 machine")
+
+
+def plan_of(*argv: str):  # type: ignore[no-untyped-def]
+    opts = options.parse(["--os", "linux", *argv])
+    return make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), Path("/cache"), Tools("cmake", "ninja"), Path("/w"))
+
+
+def no_cross_env(tmp_path: Path) -> dict[str, str]:
+    """A PATH with no cross compiler (nor anything else): the host's g++ comes from CXX."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty), "CXX": shutil.which("g++") or "/usr/bin/g++"}
+
+
+@on_x86_64
+def test_cross_plan_builds_protobuf_twice_and_generates_with_the_host_protoc() -> None:
+    native, cross = plan_of(), plan_of("--arch", "aarch64")
+    assert plan_of("--arch", "x86_64").render() == native.render()  # this machine's arch: no change at all
+    t = cross.toolchain
+    assert t.cross and t.arch == "aarch64" and t.host is not None and t.host.key() == native.toolchain.key()
+    assert t.key() != native.toolchain.key() and cross.protobuf_build != native.protobuf_build
+    assert cross.host_protobuf_build == native.protobuf_build  # the native protobuf build is the host's: shared
+    configures = [s for s in cross.steps if s.kind == "configure" and s.phase == "protobuf"]
+    assert [s.build_dir for s in configures] == [str(native.protobuf_build / "tree"), str(cross.protobuf_build / "tree")]
+    host_cfg, target_cfg = (s.argv for s in configures)
+    assert host_cfg == next(s.argv for s in native.steps if s.kind == "configure" and s.phase == "protobuf")
+    for flag in ("-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64", f"-DCMAKE_CXX_COMPILER={TRIPLET}-g++",
+                 f"-DCMAKE_C_COMPILER={TRIPLET}-gcc", f"-DCMAKE_LIBRARY_ARCHITECTURE={TRIPLET}"):
+        assert flag in target_cfg and flag not in host_cfg
+    sdk_cfg = next(s.argv for s in cross.steps if s.kind == "configure" and s.phase == "sdk")
+    assert f"-DOPEND_PROTOBUF_DIR={cross.protobuf_build / 'prefix'}" in sdk_cfg
+    assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
+    assert "-DCMAKE_SYSTEM_PROCESSOR=aarch64" in sdk_cfg
+    assert cross.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and native.out == Path("/w/out/FTAPI4CPP-linux-release")
+    assert len(cross.locks) == len(native.locks) + 1
+    text = cross.render()
+    assert "target arch: aarch64 (cross-compiled on x86_64" in text
+    assert f"host protoc: {native.protobuf_build / 'prefix/bin/protoc'}" in text
+    assert "built twice: for x86_64" in text and "and for aarch64" in text
+    assert "configure protobuf for this machine (x86_64" in text and "configure protobuf for aarch64" in text
+
+
+@on_x86_64
+def test_cross_dry_run_without_the_cross_compiler_lists_it_and_a_real_run_exits_6(tmp_path: Path) -> None:
+    env = no_cross_env(tmp_path)
+    r = run_driver("--os", "linux", "--arch", "aarch64", "--dry-run", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.output
+    missing = [line for line in r.stdout.splitlines() if line.startswith("  missing on this machine:")]
+    assert len(missing) == 1 and f"{TRIPLET}-g++" in missing[0] and "apt-get install g++-aarch64-linux-gnu" in missing[0], r.stdout
+    assert "target arch: aarch64" in r.stdout and "host protoc: " in r.stdout
+    assert str(tmp_path / "out" / "FTAPI4CPP-linux-aarch64-release") in r.stdout
+    assert len(re.findall(r"^\[protobuf\] configure protobuf", r.stdout, re.M)) == 2
+    real = run_driver("--os", "linux", "--arch", "aarch64", env=env, cwd=tmp_path)
+    assert real.returncode == 6, real.output
+    assert "apt-get install g++-aarch64-linux-gnu" in real.stderr and not (tmp_path / "out").exists()
+
+
+def test_cross_refusals(tmp_path: Path) -> None:
+    r = run_driver("--os", "linux", "--arch", "arm64", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 2 and "--arch arm64 does not apply to --os linux" in r.stderr and "x86_64 or aarch64" in r.stderr, r.output
+    help_text = run_driver("--help").stdout
+    assert "linux: x86_64|aarch64" in help_text
+    if linux.host_arch() != "x86_64":
+        return
+    system = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path)
+    if "no protobuf is installed here" not in system.stderr:  # Debian's libprotobuf-dev present: the cross refusal
+        assert system.returncode == 4 and "not supported for a cross build (--arch aarch64)" in system.stderr, system.output
+        assert "drop --protobuf system" in system.stderr
+
+
+@on_x86_64
+def test_toolchain_file_cross_plan(tmp_path: Path) -> None:
+    """--toolchain-file: the user's file for the target's builds only, its content in the key, the
+    host's protobuf build shared with native builds."""
+    tc = tmp_path / "arm.cmake"
+    tc.write_text(f"set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR aarch64)\nset(CMAKE_CXX_COMPILER {TRIPLET}-g++)\n")
+    native, p = plan_of(), plan_of("--toolchain-file", str(tc))
+    assert p.toolchain.cross and p.toolchain.arch == "aarch64" and p.host_protobuf_build == native.protobuf_build
+    target_cfg = next(s.argv for s in p.steps if s.kind == "configure" and s.build_dir == str(p.protobuf_build / "tree"))
+    sdk_cfg = next(s.argv for s in p.steps if s.kind == "configure" and s.phase == "sdk")
+    for argv in (target_cfg, sdk_cfg):
+        assert f"-DCMAKE_TOOLCHAIN_FILE={tc}" in argv and not any(a.startswith(("-DCMAKE_CXX_COMPILER=", "-DCMAKE_SYSTEM_")) for a in argv)
+    assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
+    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
+    before = p.protobuf_build
+    tc.write_text(tc.read_text() + "set(CMAKE_CXX_FLAGS_INIT -O1)\n")
+    assert plan_of("--toolchain-file", str(tc)).protobuf_build != before  # an edited file: other build folders
+    bare = tmp_path / "bare.cmake"
+    bare.write_text("set(CMAKE_CXX_COMPILER g++)\n")
+    r = run_driver("--os", "linux", "--toolchain-file", str(bare), "--dry-run", cwd=tmp_path)
+    assert r.returncode == 2 and "sets no CMAKE_SYSTEM_PROCESSOR" in r.stderr and "--arch" in r.stderr, r.output
+    assert run_driver("--os", "linux", "--toolchain-file", str(tmp_path / "nope.cmake"), "--dry-run").returncode == 2
+
+
+def test_vendor_linux_binaries_are_not_an_aarch64_channel() -> None:
+    from opend_build.sdk import channel_for
+
+    libs = ("Bin/Ubuntu16.04/libFTAPIChannel.so",)
+    assert channel_for("linux", libs) == channel_for("linux", libs, arch="x86_64") == libs
+    assert channel_for("linux", libs, arch="aarch64") == ()
+
+
+# --- one real aarch64 build --------------------------------------------------------------------
+
+CONNECT_PROTOS = ["Common.proto", "Qot_Common.proto", "Qot_Sub.proto", "GetGlobalState.proto", "Qot_UpdateBasicQot.proto"]
+
+
+def elf_machine(path: Path) -> str:
+    out = subprocess.run(["readelf", "-h", str(path)], capture_output=True, text=True, check=True).stdout
+    return re.search(r"Machine:\s+(.+)", out).group(1).strip()  # type: ignore[union-attr]
+
+
+def archive_machines(archive: Path, tmp: Path) -> set[str]:
+    dest = tmp / archive.name
+    dest.mkdir()
+    subprocess.run(["ar", "x", str(archive)], cwd=dest, check=True)
+    objects = sorted(dest.glob("*.o"))
+    assert objects, f"no objects in {archive}"
+    return {elf_machine(o) for o in objects}
+
+
+def cross_consumer(prefix: Path, work: Path) -> Path:
+    """test_package cross-compiled for aarch64 against the output, with a small toolchain file as a
+    user would write one; the consumer's path."""
+    from opend_build import tools
+
+    toolchain = work.parent / "aarch64-toolchain.cmake"
+    toolchain.write_text(f"""set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_CXX_COMPILER {TRIPLET}-g++)
+set(CMAKE_C_COMPILER {TRIPLET}-gcc)
+set(CMAKE_LIBRARY_ARCHITECTURE {TRIPLET})
+set(CMAKE_FIND_ROOT_PATH "{prefix}")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
+""")
+    env = {**os.environ, "PKG_CONFIG_LIBDIR": f"/usr/lib/{TRIPLET}/pkgconfig:/usr/share/pkgconfig"}
+    cmake = tools.cmake()
+    c = subprocess.run([cmake, "-S", str(ROOT / "test_package"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+                        f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", f"-DCMAKE_PREFIX_PATH={prefix}", "-DLIB=FTAPI"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert c.returncode == 0, c.stdout + c.stderr
+    b = subprocess.run([cmake, "--build", str(work)], capture_output=True, text=True, env=env, timeout=900)
+    assert b.returncode == 0, b.stdout + b.stderr
+    return work / "consumer"
+
+
+def qemu(exe: Path, *args: str, opend: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """An aarch64 program run here: qemu-user with the cross toolchain's libc and loader (-L); the
+    environment reaches the guest as it is (OPEND_TEST_OPEND: the OpenD the consumer connects to)."""
+    assert QEMU, "qemu-aarch64 is needed (apt-get install qemu-user): tests/run.py installs it"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPEND_TEST_OPEND", "OPEND_TEST_RSA_KEY")}
+    if opend:
+        env["OPEND_TEST_OPEND"] = opend
+    # The cross toolchain's libc first: with Debian's multiarch libc6:arm64 installed too (libssl-dev:arm64
+    # pulls it in), the guest's loader from -L would otherwise load that libc.so.6, of another patch
+    # level, and the two together hang in the first pthread_create.
+    return subprocess.run([QEMU, "-L", f"/usr/{TRIPLET}", "-E", f"LD_LIBRARY_PATH=/usr/{TRIPLET}/lib", str(exe), *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.build
+@on_x86_64
+@pytest.mark.skipif(CROSS is None, reason="needs g++-aarch64-linux-gnu (tests/run.py installs it)")
+def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path, tmp_path: Path) -> None:
+    """The small SDK plus the two protocol files the consumer's connect path needs, built for aarch64
+    (Debug): the libraries and the shipped protoc are AArch64, the code was generated by the x86-64
+    protoc of the build machine's protobuf, and the consumer runs under QEMU."""
+    import sdkfactory
+    from opend_standin import StandIn
+
+    sdk = sdkfactory.make_sdk(tmp_path / "sdk", "futu", open_inputs["futu"], protobuf_tarball, version="9.4.5418", only=CONNECT_PROTOS)
+    out = work / "out" / "cross-aarch64"
+    r = must_build("--os", "linux", "--arch", "aarch64", "--sdk", str(sdk), "--out", str(out), summary=tmp_path / "s.json", timeout=2400)
+    print(r.stdout[-1500:])
+    manifest = json.loads((out / "build-manifest.json").read_text())
+    assert manifest["toolchain"]["arch"] == "aarch64" and manifest["toolchain"]["cross"] is True
+    assert manifest["toolchain"]["host_arch"] == "x86_64"
+
+    # What was built for whom: every object of the archives and the shipped protoc are AArch64.
+    bin_dir = out / "Bin/Linux"
+    assert elf_machine(bin_dir / "protoc") == "AArch64"
+    for lib in ("libFTAPI.a", "libprotobuf.a"):
+        assert archive_machines(bin_dir / lib, tmp_path) == {"AArch64"}, lib
+    # The code was generated by the build machine's protoc: the SDK's configure names it, and it is x86-64.
+    cache = Path(os.environ["OPEND_BUILD_CACHE"]) if os.environ.get("OPEND_BUILD_CACHE") else None
+    dry = run_driver("--os", "linux", "--arch", "aarch64", "--sdk", str(sdk), "--out", str(out), "--build-type", "Debug", "--dry-run")
+    host_protoc = Path(re.search(r"^  host protoc: (\S+)", dry.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert cache is None or host_protoc.is_relative_to(cache)
+    assert elf_machine(host_protoc) == "Advanced Micro Devices X86-64"
+    sdk_build = Path(re.search(r"^\[sdk\] configure FTAPI:\n.* -B (\S+)", dry.stdout, re.M).group(1))  # type: ignore[union-attr]
+    ninja = (sdk_build / "build.ninja").read_text()
+    assert str(host_protoc) in ninja and str(bin_dir / "protoc") not in ninja
+    assert "libprotoc 3.5.1" in subprocess.run([str(host_protoc), "--version"], capture_output=True, text=True).stdout
+    assert "libprotoc 3.5.1" in qemu(bin_dir / "protoc", "--version", timeout=60).stdout  # ...and the shipped one runs on aarch64
+    # doctor --out reads them as arm64: linkable by the cross compiler (--arch aarch64), not by this machine's own.
+    doc = run_driver("doctor", "--arch", "aarch64", "--out", str(out))
+    assert doc.returncode == 0 and f"{TRIPLET}-g++: ELF arm64" in doc.stdout and "Bin/Linux/libFTAPI.a: ELF arm64" in doc.stdout, doc.output
+    assert "link with this toolchain as they are" in doc.stdout, doc.output
+    assert "needs rebuild: architecture arm64, this toolchain targets x86_64" in run_driver("doctor", "--out", str(out)).stdout
+
+    # The consumer, cross-compiled against the output, runs under QEMU.
+    exe = cross_consumer(out, tmp_path / "consumer")
+    assert elf_machine(exe) == "AArch64"
+    run = qemu(exe)
+    assert run.returncode == 0, run.stdout + run.stderr
+    print(run.stdout)
+    assert "round-trip ok" in run.stdout and "library ok" in run.stdout, run.stdout
+
+    channel = manifest["channel"]
+    if not linux.target_has_openssl("aarch64"):
+        assert channel["kind"] == "none", channel  # auto: no aarch64 OpenSSL, no channel, and the build still succeeded
+        return
+    assert channel["kind"] == "open" and channel["file"] == "Bin/Linux/libFTAPIChannel.so", channel
+    assert elf_machine(bin_dir / "libFTAPIChannel.so") == "AArch64"
+    assert "channel: open" in run.stdout, run.stdout
+    with StandIn(lifetime=120) as s:
+        talk = qemu(exe, opend=f"127.0.0.1:{s.port}", timeout=100)
+        seen = list(s.connections)
+    print(talk.stdout, file=sys.stderr)
+    assert talk.returncode == 0, talk.stdout + talk.stderr
+    for line in ("connected: connID", "GetGlobalState: serverVer 1001", "push Qot_UpdateBasicQot: 00700"):
+        assert line in talk.stdout, talk.stdout
+    assert len(seen) == 1 and [p["proto_id"] for p in seen[0]["packets"]][:3] == [1001, 1002, 3001]
