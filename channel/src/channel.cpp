@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <condition_variable>
+#include <thread>
 #include <vector>
 
 namespace opend_channel {
@@ -29,6 +30,10 @@ const size_t kMaxKeepaliveSerials = 16;
 std::mutex g_orphans_mu;
 std::condition_variable g_orphans_cv;
 int g_orphans = 0;
+// Their threads, kept to be joined: a thread that has deleted its channel still runs its
+// thread-local destructors (OpenSSL's per-thread state among them) before it ends. Never
+// destroyed: a joinable std::thread's destructor would end a process that exits without UnInit.
+std::vector<std::thread>& g_orphan_threads = *new std::vector<std::thread>;
 const int kReadChunk = 65536;
 const int kMaxReadsPerWake = 64;
 }  // namespace
@@ -157,8 +162,8 @@ void Channel::release() {
             stop_ = true;
             release_ = true;
             waker_.notify();
-            thread_.detach();
             std::lock_guard<std::mutex> og(g_orphans_mu);
+            g_orphan_threads.push_back(std::move(thread_));
             ++g_orphans;
             return;
         }
@@ -294,7 +299,7 @@ void Channel::run(std::string host, uint16_t port) {
         del = release_;
     }
     if (del) {
-        delete this;  // ReleaseFTAPIChannel was called from a callback; the thread is detached
+        delete this;  // ReleaseFTAPIChannel was called from a callback; the thread is an orphan now
         {
             std::lock_guard<std::mutex> og(g_orphans_mu);
             --g_orphans;
@@ -304,8 +309,21 @@ void Channel::run(std::string host, uint16_t port) {
 }
 
 bool wait_for_released_channels(int timeout_ms) {
-    std::unique_lock<std::mutex> og(g_orphans_mu);
-    return g_orphans_cv.wait_for(og, std::chrono::milliseconds(timeout_ms), [] { return g_orphans == 0; });
+    std::vector<std::thread> threads;
+    bool done;
+    {
+        std::unique_lock<std::mutex> og(g_orphans_mu);
+        done = g_orphans_cv.wait_for(og, std::chrono::milliseconds(timeout_ms), [] { return g_orphans == 0; });
+        threads.swap(g_orphan_threads);
+    }
+    for (size_t i = 0; i < threads.size(); ++i) {
+        if (done) {
+            threads[i].join();  // each has deleted its channel: only its thread's own exit is left
+        } else {
+            threads[i].detach();  // still inside a callback after the bound: leave it be
+        }
+    }
+    return done;
 }
 
 bool Channel::connect_phase(const std::string& host, uint16_t port) {
