@@ -185,3 +185,15 @@ def test_sha256_mismatch_is_refused(tmp_path: Path, bad_index: str) -> None:
 def test_download_failure(tmp_path: Path) -> None:
     env = {"OPEND_BUILD_CACHE": str(tmp_path / "cache"), "OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}
     assert_clean_failure(run_driver("--os", "linux", "--out", str(tmp_path / "out"), env=env), 7, "cannot download")
+
+
+def test_a_protoc_warning_is_not_the_error(tmp_path: Path) -> None:
+    """protoc warns ("Import X but not used") while the build goes on; a compile error after it is
+    what failed (exit 8), not the .proto file (exit 5)."""
+    from opend_build.diagnose import diagnose
+    from opend_build.errors import BuildError
+
+    lines = ["[3/26] protoc Qot_Sub.proto", "/sdk/Include/Proto/GetGlobalState.proto: warning: Import Qot_Common.proto but not used.",
+             "FAILED: Conn.cpp.o", "/sdk/Src/FTAPI/Conn.cpp:32:6: error: 'struct Impl' is private within this context"]
+    err = diagnose(lines, "build", 1, tmp_path / "log", None)
+    assert isinstance(err, BuildError) and err.message.startswith("/sdk/Src/FTAPI/Conn.cpp:32:6: error: ")

@@ -21,7 +21,7 @@ def diagnose(lines: list[str], step_title: str, returncode: int, log: Path, prot
         return DiskError(f"{step_title}: no space left on device", f"free disk space and run again; {where}")
     for line in lines:
         m = PROTO_AT.match(line) or PROTO_FILE.match(line)
-        if m:
+        if m and not m.group("msg").startswith("warning:"):  # protoc's warnings ("Import X but not used") are not why a build failed
             name = m.group("file")
             shown = str(proto_dir / name) if proto_dir is not None and not Path(name).is_absolute() else name
             at = f":{m.group('line')}:{m.group('col')}" if "line" in m.groupdict() and m.groupdict().get("line") else ""

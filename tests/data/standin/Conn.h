@@ -22,8 +22,9 @@ class Conn {
   // Waits, bounded, for the first push of `protoId` and returns its body.
   bool WaitPush(uint32_t protoId, std::string* body);
 
+  struct Impl;  // what the channel's callbacks reach (Conn.cpp)
+
  private:
-  struct Impl;
   Impl* impl_;
 };
 
