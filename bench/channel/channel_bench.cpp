@@ -1,9 +1,11 @@
 // Benchmark client for the open channel, public C API only (FTAPIChannel.h).
-//   channel_bench latency HOST PORT N [--warmup W] [--rsa-key FILE] [--timeout-s S]
+//   channel_bench latency HOST PORT N [--warmup W] [--from-callback] [--rsa-key FILE] [--timeout-s S]
 //   channel_bench pushes  HOST PORT M [--rsa-key FILE] [--timeout-s S]
 // latency: W (default 100) then N GetGlobalState requests (1002, body Request{c2s{userID=0}}), one
 //          at a time from the main thread, each waiting for its reply; the time from SendProto to
-//          the main thread seeing the reply, per request.
+//          the main thread seeing the reply, per request. --from-callback: each next request is sent
+//          from the OnReply callback (the channel's I/O thread), timed from SendProto to OnReply: the
+//          channel without the hand-over to a waiting thread that a synchronous API needs.
 // pushes:  Qot_Sub for HK.00700 Basic, then counts Qot_UpdateBasicQot (3005) pushes until M; the
 //          window is from the first push to the M-th (also reported: from the Qot_Sub send).
 // --rsa-key: PEM file; the key is set and InitConnect asks for encryption.
@@ -44,6 +46,14 @@ Futu::i64_t g_disc_err = 0;
 Futu::u32_t g_want_serial = 0;
 bool g_got_reply = false;
 int g_reply_type = 0;
+// latency --from-callback
+bool g_chain = false;
+FTAPIChannelPtr g_chain_ch = 0;
+long g_chain_total = 0, g_chain_warmup = 0, g_chain_index = 0;
+bool g_chain_done = false;
+std::string g_chain_error;
+std::vector<double> g_chain_us;
+Clock::time_point g_chain_t0;
 // pushes
 long g_push_want = 0;
 long g_pushes = 0;
@@ -76,7 +86,28 @@ void on_reply(FTAPIChannelPtr, FTAPI_ReqReplyType type, const FTAPI_ProtoHeader*
     bool wake = false;
     {
         std::lock_guard<std::mutex> g(g_mu);
-        if (h->nProtoID == kGetGlobalState && h->nSerialNo == g_want_serial) {
+        if (g_chain && h->nProtoID == kGetGlobalState && h->nSerialNo == g_want_serial && !g_chain_done) {
+            Clock::time_point now = Clock::now();
+            if (type != FTAPI_ReqReplyType_SvrReply) {
+                g_chain_error = "reply type " + std::to_string(static_cast<int>(type));
+                g_chain_done = true;
+            } else {
+                if (g_chain_index >= g_chain_warmup)
+                    g_chain_us.push_back(std::chrono::duration<double, std::micro>(now - g_chain_t0).count());
+                if (++g_chain_index >= g_chain_total) {
+                    g_chain_done = true;
+                } else {
+                    g_chain_t0 = Clock::now();
+                    g_want_serial = FTAPIChannel_SendProto(g_chain_ch, kGetGlobalState, 0, kGlobalStateBody,
+                                                           sizeof(kGlobalStateBody));
+                    if (g_want_serial == 0) {
+                        g_chain_error = "SendProto returned 0 in OnReply";
+                        g_chain_done = true;
+                    }
+                }
+            }
+            wake = g_chain_done;
+        } else if (h->nProtoID == kGetGlobalState && h->nSerialNo == g_want_serial) {
             g_got_reply = true;
             g_reply_type = static_cast<int>(type);
             wake = true;
@@ -150,6 +181,7 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--warmup" && i + 1 < argc) warmup = atol(argv[++i]);
         else if (a == "--timeout-s" && i + 1 < argc) timeout_s = atof(argv[++i]);
+        else if (a == "--from-callback") g_chain = true;
         else if (a == "--rsa-key" && i + 1 < argc) {
             if (!read_file(argv[++i], pem)) {
                 fprintf(stderr, "cannot read %s\n", argv[i]);
@@ -196,7 +228,22 @@ int main(int argc, char** argv) {
     if (error.empty() && mode == "latency") {
         std::vector<double> us;
         us.reserve(static_cast<size_t>(count));
-        for (long i = 0; i < warmup + count && error.empty(); ++i) {
+        if (g_chain) {
+            std::unique_lock<std::mutex> g(g_mu);
+            g_chain_ch = ch;
+            g_chain_total = warmup + count;
+            g_chain_warmup = warmup;
+            g_chain_us.reserve(static_cast<size_t>(count));
+            g_chain_t0 = Clock::now();
+            g_want_serial = FTAPIChannel_SendProto(ch, kGetGlobalState, 0, kGlobalStateBody, sizeof(kGlobalStateBody));
+            if (g_want_serial == 0) error = "SendProto returned 0";
+            else if (!g_cv.wait_until(g, deadline, [] { return g_chain_done || g_disconnected; }) || !g_chain_done)
+                error = g_disconnected ? "disconnected" : "timed out waiting for the replies";
+            else if (!g_chain_error.empty()) error = g_chain_error;
+            g_chain_done = true;  // a late reply after a timeout sends nothing more
+            us = g_chain_us;
+        }
+        for (long i = 0; !g_chain && i < warmup + count && error.empty(); ++i) {
             Clock::time_point t0 = Clock::now();
             {
                 std::lock_guard<std::mutex> g(g_mu);
@@ -222,10 +269,12 @@ int main(int argc, char** argv) {
         if (error.empty()) {
             double sum = 0;
             for (double v : us) sum += v;
-            printf("{\"client\": \"channel\", \"mode\": \"latency\", \"ok\": true, \"encrypted\": %s, \"n\": %ld, "
+            printf("{\"client\": \"channel\", \"mode\": \"latency\", \"ok\": true, \"encrypted\": %s, "
+                   "\"from_callback\": %s, \"n\": %ld, "
                    "\"warmup\": %ld, \"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
                    "\"min_us\": %.2f, \"max_us\": %.2f, \"connect_s\": %.4f}\n",
-                   encrypt ? "true" : "false", static_cast<long>(us.size()), warmup, percentile(us, 50),
+                   encrypt ? "true" : "false", g_chain ? "true" : "false", static_cast<long>(us.size()), warmup,
+                   percentile(us, 50),
                    percentile(us, 90), percentile(us, 99), sum / us.size(), percentile(us, 0), percentile(us, 100),
                    connect_s);
         }
