@@ -15,7 +15,8 @@ plaintext tail whose last byte is the plaintext length mod 16).
 
 Script use (the C++ tests rely on this exactly):
     python tests/opend_standin.py [--host 127.0.0.1] [--port 0] [--rsa-key PEM_FILE]
-        [--aes cbc|ecb] [--fault NAME]... [--push-notify] [--max-conns N] [--lifetime S] [--log FILE]
+        [--aes cbc|ecb] [--fault NAME]... [--push-notify] [--push-burst M] [--max-conns N] [--lifetime S]
+        [--log FILE]
 prints exactly one line "port=<N>" on stdout, serves until --max-conns connections (default 4)
 have come and gone or --lifetime seconds (default 60) have passed, then exits 0. --log FILE
 gets one JSON object per line for every connection when it ends.
@@ -23,6 +24,12 @@ gets one JSON object per line for every connection when it ends.
 Python use:
     with StandIn(rsa_key_pem=None, aes="cbc", faults=(), push_notify=False, lifetime=60) as s:
         s.host, s.port, s.connections   # one dict per connection, filled while it runs
+
+push_burst=M (--push-burst M; default 0, off) is for benchmarks: after every Qot_Sub reply that
+subscribes, M more Qot_UpdateBasicQot pushes follow as fast as the server can write them (one body
+encoded and encrypted once, M headers with increasing serials, written in large chunks). The
+connection's record gets "bursts": [{"count", "bytes", "encode_s", "send_s"}]; these pushes are
+not listed one by one in "sent".
 
 The protobuf messages are the vendor's generated classes (futu-api's futu/common/pb), imported as
 top-level modules so that importing this file never imports the futu package itself (which would
@@ -182,11 +189,14 @@ class _Conn:
         self.encrypted = False  # AES after InitConnect
         self.rsa_reply = False
         self.push_serial = 0
+        self.pending_burst: bytes | None = None
         self.record: dict[str, Any] = {
             "index": index, "peer": f"{peer[0]}:{peer[1]}", "conn_id": conn_id, "faults": sorted(server.faults),
             "packets": [], "init": None, "rsa": False, "encrypted": False, "aes": None,
             "sent": [], "errors": [], "ended": None,
         }
+        if server.push_burst:
+            self.record["bursts"] = []
 
     # sending
     def _wire(self, plain: bytes) -> bytes:
@@ -315,6 +325,46 @@ class _Conn:
                     self.record["ended"] = "server-stopped"
                     return
             self.send(*packets)
+            if self.pending_burst is not None:
+                if not self._send_burst():
+                    return
+
+    def _prepare_burst(self, securities: list[tuple[int, str]]) -> None:
+        """Encodes M pushes of one Qot_UpdateBasicQot body: encrypted once (the per-packet AES
+        state is the same for every packet), only the serial differs between the headers."""
+        t0 = time.perf_counter()
+        m = self.server.push_burst
+        plain = self._basic_qot(securities).SerializeToString()
+        wire = self._wire(plain)
+        sha1 = hashlib.sha1(plain).digest()
+        first = self.push_serial + 1
+        self.push_serial += m
+        header = struct.Struct(HEADER_FMT)
+        out = bytearray()
+        for serial in range(first, first + m):
+            out += header.pack(b"F", b"T", QOT_UPDATE_BASIC_QOT, 0, 0, serial, len(wire), sha1, b"\x00" * 8)
+            out += wire
+        self.pending_burst = bytes(out)
+        self.record["bursts"].append({"count": m, "first_serial": first, "bytes": len(out), "body_len": len(wire),
+                                      "encode_s": time.perf_counter() - t0, "send_s": None})
+
+    def _send_burst(self) -> bool:
+        """Writes the prepared burst in 256 KiB chunks; False when the server stops meanwhile."""
+        data, self.pending_burst = self.pending_burst or b"", None
+        chunk = 1 << 18
+        view = memoryview(data)
+        t0 = time.perf_counter()
+        self.sock.settimeout(30.0)  # a slow reader may take a while per chunk; never for ever
+        try:
+            for i in range(0, len(data), chunk):
+                if self.server._stopping():
+                    self.record["ended"] = "server-stopped"
+                    return False
+                self.sock.sendall(view[i:i + chunk])
+        finally:
+            self.sock.settimeout(0.2)
+        self.record["bursts"][-1]["send_s"] = time.perf_counter() - t0
+        return True
 
     def _decrypt(self, wire: bytes, entry: dict[str, Any]) -> bytes | None:
         if not self.encrypted:
@@ -453,6 +503,8 @@ class _Conn:
             out = [self.packet(pid, serial, rsp, "reply", ver)]
             if c2s.isSubOrUnSub and securities:
                 out.append(self.push(QOT_UPDATE_BASIC_QOT, self._basic_qot(securities)))
+                if self.server.push_burst:
+                    self._prepare_burst(securities)  # before the reply goes out: encoding is not in the clients' window
             return out
         return [self._error(pid, serial, ver, f"stand-in: protoID {pid} is not supported")]
 
@@ -503,7 +555,8 @@ class StandIn:
     `lifetime` seconds pass, or `max_conns` connections (None: no limit) have come and gone."""
 
     def __init__(self, rsa_key_pem: str | bytes | None = None, aes: str = "cbc", faults: Iterable[str] = (), push_notify: bool = False,
-                 lifetime: float = 60, host: str = "127.0.0.1", port: int = 0, max_conns: int | None = None, log: str | None = None) -> None:
+                 lifetime: float = 60, host: str = "127.0.0.1", port: int = 0, max_conns: int | None = None, log: str | None = None,
+                 push_burst: int = 0) -> None:
         self.faults = frozenset(faults)
         unknown = self.faults - set(FAULTS)
         if unknown:
@@ -513,6 +566,9 @@ class StandIn:
         self.aes = aes
         self.rsa_key = RSA.import_key(rsa_key_pem) if rsa_key_pem else None
         self.push_notify = push_notify
+        if push_burst < 0:
+            raise ValueError(f"push_burst must be >= 0, not {push_burst}")
+        self.push_burst = int(push_burst)
         self.lifetime = float(lifetime)
         self.host = check_loopback(host)
         self.max_conns = max_conns
@@ -610,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--aes", choices=("cbc", "ecb"), default="cbc", help="ecb: never send aesCBCiv, so clients use FTAES-ECB")
     p.add_argument("--fault", action="append", default=[], choices=FAULTS, metavar="NAME", help="one of: " + ", ".join(FAULTS))
     p.add_argument("--push-notify", action="store_true", help="push a Notify (1003) after the InitConnect reply and after every GetGlobalState reply")
+    p.add_argument("--push-burst", type=int, default=0, metavar="M",
+                   help="benchmarks: after a subscribing Qot_Sub reply, M more 3005 pushes, pre-encoded, as fast as possible")
     p.add_argument("--max-conns", type=int, default=4)
     p.add_argument("--lifetime", type=float, default=60)
     p.add_argument("--log", metavar="FILE", help="one JSON object per connection, written when it ends")
@@ -623,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(a.rsa_key, "rb") as f:
             pem = f.read()
     server = StandIn(rsa_key_pem=pem, aes=a.aes, faults=a.fault, push_notify=a.push_notify, lifetime=a.lifetime, host=host,
-                     port=a.port, max_conns=a.max_conns, log=a.log)
+                     port=a.port, max_conns=a.max_conns, log=a.log, push_burst=a.push_burst)
     sys.stdout.write(f"port={server.port}\n")
     sys.stdout.flush()
     server.serve()
