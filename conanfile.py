@@ -45,7 +45,7 @@ class OpenDSdkConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"brand": ["futu", "moomoo"], "protobuf": ["vendored", "ANY"]}
     default_options = {"brand": "futu", "protobuf": "vendored"}
-    exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
+    exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "channel/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
     # --- which SDK ------------------------------------------------------------------------
     def _sdk(self):
