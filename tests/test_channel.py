@@ -106,8 +106,7 @@ def test_unit_program(build: Build) -> None:
 
 def test_exports_only_the_c_api(plain_build: Build) -> None:
     nm = shutil.which("nm")
-    if not nm:
-        pytest.skip("nm is not on PATH")
+    assert nm, "nm (binutils, which tests/run.py installs) is needed to read the exports"
     r = subprocess.run([nm, "-D", "--defined-only", str(plain_build.exe("libFTAPIChannel.so"))], capture_output=True, text=True, check=True)
     names = {line.split()[-1] for line in r.stdout.splitlines() if line.strip()}
     assert names == EXPORTS
@@ -181,8 +180,7 @@ print(json.dumps([run(*job) for job in json.load(sys.stdin)]))
 
 @pytest.fixture(scope="session")
 def official(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if importlib.util.find_spec("futu") is None:
-        pytest.skip("the official client (pip install futu-api==10.11.7108) is not installed")
+    assert importlib.util.find_spec("futu") is not None, "the official client is a test extra: pip install -e '.[test]'"
     home = tmp_path_factory.mktemp("futu-home")
 
     def call(jobs: list[list[Any]]) -> list[str]:
@@ -294,8 +292,7 @@ def test_protobuf_messages_match_official(plain_build: Build, official: Any) -> 
 
 @pytest.fixture(scope="session")
 def standin_mod() -> Any:
-    if not STANDIN.exists():
-        pytest.skip(f"{STANDIN} is not there")
+    assert STANDIN.exists(), f"{STANDIN} is missing"
     spec = importlib.util.spec_from_file_location("opend_standin_for_channel", STANDIN)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

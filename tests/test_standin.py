@@ -596,7 +596,7 @@ def test_raw_first_packet_must_be_init_connect_and_bad_request_sha1_closes() -> 
 
 
 def test_loopback_only() -> None:
-    for host in ("0.0.0.0", "10.1.2.3", "::", "example.com"):
+    for host in ("0.0.0.0", "::", "example.com"):
         try:
             st.StandIn(host=host, lifetime=1)
         except ValueError:
