@@ -22,6 +22,8 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+
+#include "../../channel/tests/read_file.h"
 #include <vector>
 
 #include "FTAPIChannel.h"
@@ -137,15 +139,6 @@ void on_push(FTAPIChannelPtr, const FTAPI_ProtoHeader* h, const Futu::i8_t*, Fut
         }
     }
     if (wake) g_cv.notify_all();
-}
-
-bool read_file(const char* path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
 }
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }

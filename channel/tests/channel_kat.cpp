@@ -17,6 +17,8 @@
 #include <sstream>
 #include <string>
 
+#include "read_file.h"
+
 #include "crypto.h"
 #include "wire.h"
 
@@ -50,15 +52,6 @@ static std::string hex(const std::string& s) {
 static int fail(const char* why) {
     fprintf(stderr, "channel_kat: %s\n", why);
     return 1;
-}
-
-static bool read_file(const char* path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
 }
 
 int main(int argc, char** argv) {

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+
+#include "read_file.h"
 #include <vector>
 
 #include "FTAPIChannel.h"
@@ -137,15 +139,6 @@ void on_push(FTAPIChannelPtr ch, const FTAPI_ProtoHeader* h, const Futu::i8_t*, 
 }
 
 void on_disconnect(FTAPIChannelPtr, Futu::i64_t err) { record("disconnect " + err_text(err), true); }
-
-bool read_file(const char* path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 }  // namespace
 
