@@ -110,7 +110,7 @@ class OpenDSdkConan(ConanFile):
         try:
             argv = opend.conan_settings.driver_args(self._settings())
             opts = opend.options.parse([*argv, "--brand", str(self.options.brand)])
-            return opts, opend.platforms.toolchain_for(opts, probe=False)
+            return opts, opend.platforms.toolchain_for(opts)
         except opend.errors.OpenDError as exc:
             raise ConanInvalidConfiguration(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
 

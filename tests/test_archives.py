@@ -136,18 +136,16 @@ def test_driver_refuses_hostile_sdk_with_exit_9(case: str, tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
 
 
-def test_too_many_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPEND_BUILD_MAX_ENTRIES", "10")
+def test_too_many_entries(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "a.tar.gz", [*SDK_OK, *((f"FTAPI4CPP_1.0/f{i}", b"x") for i in range(20))])
     with pytest.raises(UnsafeArchiveError, match="entries"):
-        archives.extract(archive, tmp_path / "x")
+        archives.extract(archive, tmp_path / "x", limits=archives.limits({"OPEND_BUILD_MAX_ENTRIES": "10"}))
 
 
-def test_too_many_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPEND_BUILD_MAX_BYTES", "1000")
+def test_too_many_bytes(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "a.zip", [*SDK_OK, ("FTAPI4CPP_1.0/big", b"\0" * 100_000)])  # compresses to ~100 bytes
     with pytest.raises(UnsafeArchiveError, match="bytes"):
-        archives.extract(archive, tmp_path / "x")
+        archives.extract(archive, tmp_path / "x", limits=archives.limits({"OPEND_BUILD_MAX_BYTES": "1000"}))
 
 
 def test_entry_larger_than_declared_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,8 +70,8 @@ class Build:
 def _build(folder: Path, sanitize: bool) -> Build:
     from opend_build import tools  # PyPI's cmake and ninja, which the project depends on
 
-    cmake = tools.cmake()
-    gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}"]
+    cmake = tools.cmake(os.environ)
+    gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(os.environ)}"]
     cfg = [cmake, "-S", str(CHANNEL), "-B", str(folder), *gen, "-DOPEND_CHANNEL_TESTS=ON",
            "-DCMAKE_BUILD_TYPE=" + ("Debug" if sanitize else "RelWithDebInfo"), "-DCMAKE_CXX_FLAGS=-Werror",
            "-DOPEND_CHANNEL_SANITIZE=" + ("ON" if sanitize else "OFF")]

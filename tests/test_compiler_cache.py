@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def test_backend_is_named_and_secrets_hidden() -> None:
 
 def plan_with_cache(*argv: str, target: str = "linux"):  # type: ignore[no-untyped-def]
     opts = options.parse(["--os", target, "--cache", "sccache", *argv])
-    tc = Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux") if target == "linux" else toolchain_for(opts, probe=False)
-    return make_plan(opts, tc, resolve(opts), Path("/cache"), Tools(TOOLS.cmake, TOOLS.ninja, "/opt/bin/sccache"), Path("/w"))
+    tc = Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux") if target == "linux" else toolchain_for(opts)
+    return make_plan(opts, tc, resolve(opts, os.environ), Path("/cache"), Tools(TOOLS.cmake, TOOLS.ninja, "/opt/bin/sccache"), Path("/w"))
 
 
 def test_plan_runs_compiles_through_this_builds_own_server() -> None:
@@ -55,7 +56,7 @@ def test_plan_runs_compiles_through_this_builds_own_server() -> None:
     titles = [(s.phase, s.action) for s in plan.steps if s.kind == "action"]
     assert titles.index(("cache", Action.SCCACHE_START)) < titles.index(("cache", Action.SCCACHE_STATS)) < titles.index(("publish", Action.PUBLISH))
     without = make_plan(options.parse(["--os", "linux"]), Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux"),
-                        resolve(options.parse(["--os", "linux"])), Path("/cache"), TOOLS, Path("/w"))
+                        resolve(options.parse(["--os", "linux"]), os.environ), Path("/cache"), TOOLS, Path("/w"))
     assert not without.cache_env and not any("LAUNCHER" in a for s in without.steps for a in s.argv)
 
 
@@ -93,9 +94,9 @@ def test_sccache_over_redis_shares_objects_between_two_build_roots(redis_url: st
 
     elsewhere = tmp_path / "machine two" / "tools"
     elsewhere.mkdir(parents=True)
-    (elsewhere / "cmake").symlink_to(tools.cmake())
+    (elsewhere / "cmake").symlink_to(tools.cmake(os.environ))
     builds = []
-    for machine, cmake in (("machine one", tools.cmake()), ("machine two", str(elsewhere / "cmake"))):
+    for machine, cmake in (("machine one", tools.cmake(os.environ)), ("machine two", str(elsewhere / "cmake"))):
         root = tmp_path / machine
         env = {"OPEND_BUILD_CACHE": str(root / "cache"), "SCCACHE_REDIS_ENDPOINT": redis_url, "OPEND_BUILD_CMAKE": cmake}
         r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cache", "sccache", "--out", str(root / "out"),

@@ -31,7 +31,7 @@ on_x86_64 = pytest.mark.skipif(linux.host_arch() != "x86_64", reason="the cross 
 
 def plan_of(*argv: str):  # type: ignore[no-untyped-def]
     opts = options.parse(["--os", "linux", *argv])
-    return make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), Path("/cache"), Tools("cmake", "ninja"), Path("/w"))
+    return make_plan(opts, toolchain_for(opts), resolve(opts, os.environ), Path("/cache"), Tools("cmake", "ninja"), Path("/w"))
 
 
 def no_cross_env(tmp_path: Path) -> dict[str, str]:
@@ -166,8 +166,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 """)
     env = {**os.environ, "PKG_CONFIG_LIBDIR": f"/usr/lib/{TRIPLET}/pkgconfig:/usr/share/pkgconfig"}
-    cmake = tools.cmake()
-    c = subprocess.run([cmake, "-S", str(ROOT / "test_package"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+    cmake = tools.cmake(os.environ)
+    c = subprocess.run([cmake, "-S", str(ROOT / "test_package"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(os.environ)}",
                         f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", f"-DCMAKE_PREFIX_PATH={prefix}", "-DLIB=FTAPI"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert c.returncode == 0, c.stdout + c.stderr

@@ -5,18 +5,20 @@ progress names the .proto files a unity batch compiles."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Built, run_driver
+from conftest import ROOT, Built, run_driver
 
 from opend_build import options, runner
 from opend_build.inputs import resolve
 from opend_build.plan import Tools, make_plan
 from opend_build.platforms import Toolchain
-from opend_build.steps import SKIP_CONFIGURED, SKIP_PUBLISHED, Action
+from opend_build.steps import Action, Configured, Published
 
 GCC = Toolchain("linux", "gcc", "/usr/bin/g++", "12", "Bin/Linux")
 
@@ -29,9 +31,11 @@ def test_dry_run_states_every_skip_and_check(tmp_path: Path) -> None:
     r = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"))
     assert r.returncode == 0, r.output
     out = r.stdout
-    assert out.count(f"({SKIP_CONFIGURED})") == 2  # protobuf's and the SDK's configure
-    assert out.count(f"({SKIP_PUBLISHED})") == 3  # install, write the manifest, publish
-    for needle in ("  out: ", "else exit 2 before anything runs", "  locks: ", "  log: ", "skipped when the cached download matches its sha256"):
+    assert out.count(f"({Configured.text})") == 2  # protobuf's and the SDK's configure
+    assert out.count(f"({Published.text})") == 3  # install, write the manifest, publish
+    for needle in ("  out: ", "else exit 2 before anything runs", "  locks: ", "  log: ", "skipped when the cached download matches its sha256",
+                   "  probes run: ", "  before the steps: what an interrupted run left is recovered", "  publish record: ",
+                   "a CMake File API query is placed in its build folder first", "NINJA_STATUS="):
         assert needle in out, needle
     assert not (tmp_path / "o").exists()
 
@@ -41,7 +45,7 @@ def test_planning_takes_the_environment_as_an_argument(monkeypatch) -> None:  # 
     opts = options.parse(["--os", "linux", "--cache", "sccache"])
 
     def plan(env: dict[str, str]) -> str:
-        return make_plan(opts, GCC, resolve(opts), Path("/cache"), Tools("cmake", "ninja", "/opt/sccache"), Path("/w"), env=env).render()
+        return make_plan(opts, GCC, resolve(opts, os.environ), Path("/cache"), Tools("cmake", "ninja", "/opt/sccache"), Path("/w"), env=env).render()
 
     assert "backend redis (SCCACHE_REDIS_ENDPOINT=redis://cache:6379)" in plan({"SCCACHE_REDIS_ENDPOINT": "redis://cache:6379"})
     monkeypatch.setenv("SCCACHE_REDIS_ENDPOINT", "redis://elsewhere:1")  # the process's environment is not read
@@ -101,7 +105,7 @@ def test_steps_carry_the_paths_planning_chose(open_inputs: dict[str, Path], tmp_
     assert dict(unpack.args)["archive"] == dict(fetch.args)["dest"] and dict(unpack.args)["dest"] == str(inputs.proto_dir)
     # the download is already there (from the session's cache), so nothing is fetched from the network
     (planned / "downloads").mkdir(parents=True)
-    shutil.copy2(sources.download_path(pin, sources.cache_root()), planned / "downloads" / pin.filename)
+    shutil.copy2(sources.download_path(pin, sources.cache_root(os.environ)), planned / "downloads" / pin.filename)
     monkeypatch.setenv("OPEND_BUILD_CACHE", str(elsewhere))
     runner.Runner(None).execute((fetch, unpack), tmp_path / "log")
     assert (inputs.proto_dir / "Qot_Sub.proto").is_file() and not elsewhere.exists()
@@ -127,16 +131,80 @@ def test_inputs_runs_its_steps_through_the_runner() -> None:
 
 
 def test_archive_digests_are_remembered_by_size_and_mtime(small_zip: Path, tmp_path: Path) -> None:
-    """Planning an SDK archive reads it whole once (its sha256, the protobuf tarball inside it);
-    later plans of the same file take the digests remembered in the cache, a changed file not."""
+    """Planning an SDK archive reads it whole once (its sha256, the protobuf tarball inside it) and
+    writes nothing: the plan's `remember` step keeps the digests in the cache. Later plans of the
+    same file take them from there (no remember step); a touched file is read again."""
+    from opend_build import sources
+    from opend_build.steps import Action
+
     sdk = Path(shutil.copy2(small_zip, tmp_path / small_zip.name))
-    env = {"OPEND_BUILD_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "OPEND_BUILD_CACHE": str(tmp_path / "cache")}
     memos = tmp_path / "cache" / "digests"
-    first = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
-    assert first.returncode == 0, first.output
-    assert len(list(memos.iterdir())) == 2  # the archive's sha256, and its protobuf source's digest
-    again = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
-    assert again.stdout == first.stdout and len(list(memos.iterdir())) == 2
+    opts = options.parse(["--os", "linux", "--sdk", str(sdk)], env)
+
+    def remembered(inputs) -> int:  # type: ignore[no-untyped-def]
+        steps = [s for s in inputs.prepare if s.action is Action.REMEMBER]
+        return len(__import__("json").loads(dict(steps[0].args)["entries"])) if steps else 0
+
+    first = resolve(opts, env)
+    assert remembered(first) == 2 and not memos.exists()  # the archive's sha256 and its protobuf source's digest, not yet written
+    runner.Runner(None, env=env).execute(first.prepare, tmp_path / "log")
+    assert len(list(memos.iterdir())) == 2
+    again = resolve(opts, env)
+    assert remembered(again) == 0 and again.protobuf == first.protobuf
+    assert dict(again.prepare[0].args)["dest"].startswith(str(sources.cache_root(env) / "sdk"))
     os.utime(sdk, (1_600_000_000, 1_600_000_000))
-    third = run_driver("--os", "linux", "--sdk", str(sdk), "--dry-run", env=env)
-    assert third.stdout == first.stdout and len(list(memos.iterdir())) == 4
+    third = resolve(opts, env)
+    assert remembered(third) == 2 and third.protobuf == first.protobuf
+
+
+STRACED = ("execve,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,"
+           "truncate,chmod,fchmodat,utimensat")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (tests/run.py installs it)")
+@pytest.mark.parametrize("with_sdk", [False, True], ids=["default", "sdk-archive"])
+def test_dry_run_writes_nothing_and_runs_only_the_probes_it_names(with_sdk: bool, small_zip: Path, tmp_path: Path) -> None:
+    """Watched by strace: a --dry-run with an empty cache creates, writes, renames and removes no
+    file anywhere, and starts no process but the probes the plan's head names."""
+    log = tmp_path / "strace.log"
+    env = {**os.environ, "OPEND_BUILD_CACHE": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+    argv = ["--os", "linux", "--dry-run", "--out", str(tmp_path / "o"), *(["--sdk", str(small_zip)] if with_sdk else [])]
+    r = subprocess.run(["strace", "-f", "-qq", "-o", str(log), "-e", f"trace={STRACED}", sys.executable, str(ROOT / "build.py"), *argv],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines() if " = -1 " not in line and "resumed>" not in line]
+    calls = [c for c in calls if not c.startswith(("---", "+++"))]  # signals and exits
+    opens = ("open(", "openat(")
+    writes = [c for c in calls if not c.startswith("execve(") and (not c.startswith(opens) or re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", c))]
+    writes = [c for c in writes if not re.search(r'"/dev/(null|tty|pts/\d+)"', c)]
+    assert writes == [], writes[:5]
+    started = [re.match(r'execve\("[^"]*", \[(.*?)\]', c).group(1) for c in calls if c.startswith("execve(")]  # type: ignore[union-attr]
+    started = [" ".join(a.strip('"') for a in re.findall(r'"(?:[^"\\]|\\.)*"', s)) for s in started[1:]]  # the first is the driver itself
+    probes = next(line for line in r.stdout.splitlines() if line.startswith("  probes run: ")).removeprefix("  probes run: ")
+    assert started and all(s in probes.split("; ") for s in started), (started, probes)
+
+
+SIDE_EFFECTS = {"subprocess": "import", "os.environ": "read", "os.getenv": "read", "os.putenv": "write", "shutil.which": "PATH lookup",
+                "os.path.expanduser": "HOME", "Path.home": "HOME", "expanduser": "HOME"}
+
+
+def test_only_the_host_boundary_reaches_processes_and_the_environment() -> None:
+    """No module but host.py imports subprocess, reads os.environ, looks up PATH or HOME."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "src" / "opend_build").rglob("*.py")):
+        if path.name == "host.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Attribute):
+                names = [f"{ast.unparse(node.value)}.{node.attr}", node.attr]
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n in SIDE_EFFECTS]  # type: ignore[attr-defined]
+    assert found == []

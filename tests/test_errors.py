@@ -151,7 +151,7 @@ def good_index(tmp_path: Path, pins, open_inputs):  # type: ignore[no-untyped-de
     root = tmp_path / "good-index"
     for name in ("futu", "protobuf"):
         pin = pins[name]
-        _index_page(root, pin.project, pin.filename, sources.download_path(pin, sources.cache_root()).read_bytes())
+        _index_page(root, pin.project, pin.filename, sources.download_path(pin, sources.cache_root(os.environ)).read_bytes())
     server = _serve(root)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from conftest import run_driver
@@ -18,7 +19,7 @@ GCC = Toolchain(os="linux", compiler="gcc", cxx="/usr/bin/g++", version="12.2.0"
 
 def plan_for(*argv: str, cwd: Path = Path("/work")):  # type: ignore[no-untyped-def]
     opts = options.parse(["--os", "linux", *argv])
-    return make_plan(opts, GCC, resolve(opts), Path("/cache"), TOOLS, cwd)
+    return make_plan(opts, GCC, resolve(opts, os.environ), Path("/cache"), TOOLS, cwd)
 
 
 def test_default_plan_steps_in_order() -> None:
@@ -36,7 +37,7 @@ def test_build_folders_are_keyed() -> None:
     assert release.sdk_build != debug.sdk_build and release.protobuf_build != debug.protobuf_build
     assert release.protobuf_build == moomoo.protobuf_build  # one protobuf serves both brands
     assert release.sdk_build != moomoo.sdk_build
-    clang = make_plan(options.parse(["--os", "linux"]), Toolchain("linux", "clang", "/usr/bin/clang++", "14", "Bin/Linux"), resolve(options.parse(["--os", "linux"])), Path("/cache"), TOOLS, Path("/w"))
+    clang = make_plan(options.parse(["--os", "linux"]), Toolchain("linux", "clang", "/usr/bin/clang++", "14", "Bin/Linux"), resolve(options.parse(["--os", "linux"]), os.environ), Path("/cache"), TOOLS, Path("/w"))
     assert clang.protobuf_build != release.protobuf_build
 
 

@@ -19,7 +19,7 @@ TOOLS = Tools("cmake", "ninja")
 
 def plan(*argv: str) -> Plan:
     opts = options.parse(list(argv))
-    return make_plan(opts, toolchain_for(opts, probe=False), resolve(opts), Path("/cache"), TOOLS, Path("/w"))
+    return make_plan(opts, toolchain_for(opts), resolve(opts, os.environ), Path("/cache"), TOOLS, Path("/w"))
 
 
 def configure(p: Plan, phase: str = "sdk") -> tuple[str, ...]:

@@ -149,8 +149,8 @@ def nm_defined(archive_or_binary: Path) -> str:
 
 def own_proto_app(prefix: Path, work: Path, extra: list[str] | None = None) -> tuple[Path, str]:
     """tests/data/own_proto: the application's own .proto and the SDK's classes in one binary."""
-    cmake = tools.cmake()
-    ok(run([cmake, "-S", str(ROOT / "tests/data/own_proto"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}",
+    cmake = tools.cmake(os.environ)
+    ok(run([cmake, "-S", str(ROOT / "tests/data/own_proto"), "-B", str(work), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(os.environ)}",
             f"-DCMAKE_PREFIX_PATH={prefix}", *(extra or [])]))
     ok(run([cmake, "--build", str(work)]))
     exe = work / "own_proto"

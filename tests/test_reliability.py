@@ -101,19 +101,26 @@ def test_two_first_runs_on_one_new_sdk_archive_both_succeed(small_zip: Path, tmp
     assert len(list((tmp_path / "cache" / "sdk").iterdir())) == 1
 
 
-def test_sdk_unpack_takes_a_folder_another_run_renamed_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The losing side of that race, made certain: the rename fails because the folder exists."""
-    from opend_build import archives, runner
+def test_unpack_takes_a_folder_another_run_renamed_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The losing side of that race, made certain: while this run writes its copy, another renames
+    its own into place; the rename then fails, the other's copy stays, and ours is gone."""
+    from opend_build import archives
 
+    tree = tmp_path / "FTAPI4CPP_1.0" / "Include" / "Proto"
+    tree.mkdir(parents=True)
+    (tree / "Common.proto").write_text('syntax = "proto2";\n')
+    archive = sdkfactory.zip_tree(tmp_path / "FTAPI4CPP_1.0", tmp_path / "x.zip")
     dest = tmp_path / "sdk" / "abc"
+    write = archives._write_entries
 
-    def other_run_wins(archive: Path, d: Path, *a: object) -> Path:
-        d.mkdir(parents=True)
-        raise OSError(39, "Directory not empty")
+    def other_run_wins(*a: object) -> None:
+        write(*a)  # type: ignore[arg-type]
+        dest.mkdir(parents=True)
+        (dest / "theirs").write_text("the other run's copy")
 
-    monkeypatch.setattr(archives, "extract", other_run_wins)
-    runner._act_unpack_sdk(str(tmp_path / "x.zip"), str(dest))
-    assert dest.is_dir()
+    monkeypatch.setattr(archives, "_write_entries", other_run_wins)
+    assert archives.extract(archive, dest) == dest
+    assert [p.name for p in dest.iterdir()] == ["theirs"] and [p.name for p in dest.parent.iterdir()] == ["abc"]
 
 
 def test_kill_during_protobuf_then_resume(small_clang: Built) -> None:

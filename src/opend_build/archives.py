@@ -14,10 +14,10 @@ import shutil
 import stat
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TypeVar
+from typing import IO, NamedTuple, TypeVar
 
 from .errors import DiskError, SdkError, UnsafeArchiveError
 
@@ -82,11 +82,19 @@ def check_entries(entries: list[Entry], max_entries: int, max_bytes: int) -> Non
             )
 
 
-def limits() -> tuple[int, int]:
-    return (
-        int(os.environ.get("OPEND_BUILD_MAX_ENTRIES", MAX_ENTRIES)),
-        int(os.environ.get("OPEND_BUILD_MAX_BYTES", MAX_TOTAL_BYTES)),
-    )
+class Limits(NamedTuple):
+    """What an archive may hold: entries, and bytes unpacked."""
+
+    entries: int
+    bytes: int
+
+
+LIMITS = Limits(MAX_ENTRIES, MAX_TOTAL_BYTES)
+
+
+def limits(env: Mapping[str, str]) -> Limits:
+    """The limits, as the environment `env` raises (or the test suite lowers) them."""
+    return Limits(int(env.get("OPEND_BUILD_MAX_ENTRIES", MAX_ENTRIES)), int(env.get("OPEND_BUILD_MAX_BYTES", MAX_TOTAL_BYTES)))
 
 
 # --- format adapters: list entries, then stream selected files ----------------------------------
@@ -175,12 +183,14 @@ def extract(
     archive: Path,
     dest: Path,
     select: Callable[[PurePosixPath], PurePosixPath | None] = lambda p: p,
+    limits: Limits = LIMITS,
 ) -> Path:
     """Unpack the files `select` maps to a relative path (None skips) into `dest`, atomically.
 
-    `dest` must not exist yet; it appears complete or not at all.
+    `dest` appears complete or not at all. Destinations are named by their content: when another
+    run renames its copy into place first, that copy is kept and ours dropped.
     """
-    max_entries, max_bytes = limits()
+    max_entries, max_bytes = limits
     entries = list_entries(archive)
     check_entries(entries, max_entries, max_bytes)
     chosen = list(_iter_selected(entries, select))
@@ -192,6 +202,8 @@ def extract(
         os.replace(tmp, dest)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if dest.is_dir() and exc.errno != 28:
+            return dest  # another run unpacked the same content first
         if exc.errno == 28:  # ENOSPC
             raise DiskError(f"no space left while unpacking {archive.name} into {dest.parent}", "free disk space and run again") from exc
         raise

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
 import traceback
-from pathlib import Path
+from collections.abc import Mapping
 from types import FrameType
 
+from . import host, manifest, sources, tools
 from . import inputs as inputs_mod
-from . import manifest, sources, tools
 from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
@@ -21,11 +20,13 @@ from .sdk import BRANDS
 from .summary import Summary
 
 
-def build_plan(options: Options) -> Plan:
-    host = host_os()
-    if options.os != host and not options.dry_run:
+def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
+    """The plan for `options` in the environment `env`: the machine is looked at through one
+    `host.Probe` (none for another OS's --dry-run), whose processes the plan's head names."""
+    here = host_os()
+    if options.os != here and not options.dry_run:
         raise HostMismatchError(
-            f"--os {options.os} cannot be built on this {host} machine",
+            f"--os {options.os} cannot be built on this {here} machine",
             f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan",
         )
     missing: list[str] = []
@@ -40,8 +41,8 @@ def build_plan(options: Options) -> Plan:
             missing.append(f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
             return fallback()
 
-    toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
-    env = dict(os.environ)
+    probe = host.Probe(env if options.os == here else None)
+    toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     inputs = inputs_mod.resolve(options, env)
     if toolchain.cross and inputs.protobuf.provider == "installed":
         raise ProtobufSourceError(
@@ -49,10 +50,10 @@ def build_plan(options: Options) -> Plan:
             "its library would have to be the target's and its protoc this machine's",
             f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
         )
-    sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
-    found = Tools(or_missing(tools.cmake, lambda: "cmake"), or_missing(tools.ninja, lambda: "ninja"), sccache)
-    return make_plan(options, toolchain, inputs, sources.cache_root(env), found, Path.cwd(),
-                     env=env, missing=tuple(missing))
+    sccache = "" if options.cache != "sccache" else (or_missing(lambda: tools.sccache(env), lambda: "sccache") if options.os == here else "sccache")
+    found = Tools(or_missing(lambda: tools.cmake(env), lambda: "cmake"), or_missing(lambda: tools.ninja(env), lambda: "ninja"), sccache)
+    return make_plan(options, toolchain, inputs, sources.cache_root(env), found, host.cwd(),
+                     env=env, missing=tuple(missing), probes=tuple(probe.ran))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -63,85 +64,85 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run_doctor(options: Options) -> int:
-    from . import doctor, sdk
+def run_doctor(options: Options, env: Mapping[str, str]) -> int:
+    from . import archives, doctor, sdk
     from .platforms import linux
 
     target = options.sdk or options.out
-    host = host_os()
-    env = dict(os.environ)
+    here = host_os()
+    probe = host.Probe(env)
     if target is None:  # this machine alone: can it build the SDK, and against which protobuf?
-        if not doctor.machine(host, options.compiler, env):
+        if not doctor.machine(here, options.compiler, env, probe):
             raise ToolchainError("this machine cannot build the SDK yet", "install what the verdict above names")
         return 0
     # The probe compiles as a build would: the toolchain's compiler and flags.
-    toolchain = toolchain_for(options, probe=False)
+    toolchain = toolchain_for(options)
     if toolchain.cross:  # --arch aarch64: the cross compiler's objects are what the libraries are compared with
-        import shutil
-
-        cxx = shutil.which(toolchain.cxx) or ""
+        cxx = probe.which(toolchain.cxx) or ""
         if not cxx:
             raise ToolchainError(f"no cross compiler {toolchain.cxx} on PATH",
                                  linux.cross_hint(toolchain.arch) if toolchain.arch in linux.ARCHS else "install it")
     else:
-        cxx = linux._find(toolchain.compiler) if host == "linux" else (doctor.default_cxx() or "c++")
+        cxx = linux.find(toolchain.compiler, probe) if here == "linux" else (doctor.default_cxx(probe) or "c++")
     flags = list(toolchain.cxx_flags)
     # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
     cache = sources.cache_root(env)
-    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand), cache)
-    Runner(None, options.verbose, options.lock_timeout).execute(unpack, cache / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
-    doctor.report(root, host, cxx, flags, env)
+    digests = sources.Digests(cache)
+    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand, archives.limits(env)), cache, digests)
+    Runner(None, options.verbose, options.lock_timeout, env=env).execute((*unpack, *digests.steps()),
+                                                                        cache / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
+    doctor.report(root, here, cxx, flags, env, probe)
     return 0
 
 
-def run_inputs(options: Options) -> int:
+def run_inputs(options: Options, env: Mapping[str, str]) -> int:
     """Prepare the inputs (fetch, verify, unpack) and print them as a CMake script of cache
     entries: how the CMake project gets the driver's inputs when it is configured by something
     else (an IDE preset, Conan, scikit-build-core)."""
     import hashlib
 
-    env = dict(os.environ)
     resolved = inputs_mod.resolve(options, env)
     # Progress on stderr: stdout is the script CMake reads.
     log = sources.cache_root(env) / "logs" / f"inputs-{hashlib.sha256(resolved.identity.encode()).hexdigest()[:12]}.log"
-    Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr).execute(resolved.prepare, log)
+    Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr, env=env).execute(resolved.prepare, log)
     for key, value in inputs_mod.cmake_entries(resolved).items():
         print(f'set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)')
     return 0
 
 
-def run_verify(options: Options) -> int:
+def run_verify(options: Options, env: Mapping[str, str]) -> int:
     from . import verify
     from .plan import default_out
     from .platforms import linux
 
     arch = linux.target_arch(options) if options.os == "linux" else ""
     cross = arch if options.os == "linux" and (options.toolchain_file or arch != linux.host_arch()) else ""
-    out = options.out or Path.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type, cross)
+    out = options.out or host.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type, cross)
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
     if options.reproduce:
-        verify.reproduce(out)
+        verify.reproduce(out, env)
     elif options.opend:
-        verify.connect(out, options.opend, options.rsa_key)
+        verify.connect(out, options.opend, options.rsa_key, env)
     else:
-        verify.verify(out)
+        verify.verify(out, env)
     return 0
 
 
-def run(options: Options) -> int:
+def run(options: Options, env: Mapping[str, str]) -> int:
+    """One subcommand, in the environment `env` (read once, by main)."""
     if options.command == "verify":
-        return run_verify(options)
+        return run_verify(options, env)
     if options.command == "presets":
         from . import presets
 
         print(presets.render(), end="")
         return 0
     if options.command == "doctor":
-        return run_doctor(options)
+        return run_doctor(options, env)
     if options.command == "inputs":
-        return run_inputs(options)
-    plan = build_plan(options)
+        return run_inputs(options, env)
+    plan = build_plan(options, env)
     if options.dry_run:
         from .runner import check_out_is_ours
 
@@ -149,7 +150,7 @@ def run(options: Options) -> int:
         check_out_is_ours(plan.out)  # read-only: a dry run reports the folder the real run would refuse
         return 0
     started = time.monotonic()
-    report = Runner(plan, options.verbose, options.lock_timeout).run()
+    report = Runner(plan, options.verbose, options.lock_timeout, env=env).run()
     summary = Summary.of(plan, report, time.monotonic() - started)
     print(summary.render())
     sys.stdout.flush()
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     # as ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, _on_sigint)
     try:
-        return run(parse(argv))
+        env = host.environ()
+        return run(parse(argv, env), env)
     except OpenDError as exc:
         sys.stdout.flush()
         if verbose:

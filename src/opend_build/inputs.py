@@ -1,14 +1,13 @@
 """Where every input of a build comes from, decided before anything runs.
 
-`resolve` reads (lists the SDK, hashes archives) but writes nothing; the fetch and unpack work it
-calls for is returned as plan steps, so a --dry-run shows it and the runner does it.
+`resolve` reads (lists the SDK, hashes archives) but writes nothing; the fetch, unpack and
+remember work it calls for is returned as plan steps, so a --dry-run shows it and the runner does it.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from . import archives, protobuf, protobuf_src, sources
@@ -16,7 +15,7 @@ from .errors import SdkError, UsageError
 from .protobuf import Protobuf
 from .sdk import BRANDS, SdkTree, channel_for, open_sdk
 from .settings import Options
-from .steps import SKIP_PRESENT, Action, Step, action_step
+from .steps import Action, Present, Step, action_step
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,12 @@ class Inputs:
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
 
-def _default(options: Options, env: Mapping[str, str], cache: Path) -> Inputs:
+def _default(options: Options, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or "futu"
     proto_pin = pins[brand]
     prepare = [sources.fetch_step(brand, proto_pin, cache), sources.unpack_pin_step(brand, proto_pin, cache, ".proto")]
-    pb = protobuf.choose(options, None, prepare, pins, env, cache)
+    pb = protobuf.choose(options, None, prepare, pins, env, cache, digests)
     channel, why = choose_channel(options.channel, False, "no SDK", options.os)
     return Inputs(
         brand=brand,
@@ -76,18 +75,19 @@ def _protobuf_record(pb: Protobuf) -> dict[str, str]:
     return {"provider": pb.provider, "version": pb.version, "origin": pb.origin, "identity": pb.identity}
 
 
-def sdk_location(sdk_path: Path, tree: SdkTree, cache: Path) -> tuple[Path, str, tuple[Step, ...]]:
+def sdk_location(sdk_path: Path, tree: SdkTree, cache: Path, digests: sources.Digests) -> tuple[Path, str, tuple[Step, ...]]:
     """Where the SDK's root will be on disk, its archive's sha256 ("" for a folder), and the step
     that unpacks an archive into the cache (once per content: the folder is named by the sha256)."""
     if sdk_path.is_dir():
         return (sdk_path / tree.root if tree.root else sdk_path), "", ()
-    sdk_sha = sources.remembered(sdk_path, "sha256", lambda: sources.sha256_file(sdk_path), cache)
+    sdk_sha = digests.get(sdk_path, "sha256", lambda: sources.sha256_file(sdk_path))
     unpacked = cache / "sdk" / f"{sdk_sha[:16]}"
-    step = action_step("inputs", f"unpack {sdk_path.name}", Action.UNPACK_SDK, SKIP_PRESENT, archive=sdk_path, dest=unpacked)
+    step = action_step("inputs", f"unpack {sdk_path.name}", Action.UNPACK_SDK, Present(str(unpacked)), archive=sdk_path, dest=unpacked)
     return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
 
 
-def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path, prepare: list[Step], cache: Path) -> Protobuf:
+def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path, prepare: list[Step], cache: Path,
+                       digests: sources.Digests) -> Protobuf:
     """The protobuf source inside an SDK archive, planned from the archive alone (nothing of it is
     on disk before the SDK's unpack step runs): a tarball is described by its content digest; an
     unpacked src/ folder is read where the SDK's unpack puts it, its version from its headers."""
@@ -96,28 +96,28 @@ def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path,
 
     if archives.is_archive(inner):
         m = member(tree.protobuf or "")
-        described = sources.remembered(sdk_path, f"protobuf:{m}", lambda: archives.digest_member(sdk_path, m, protobuf_src.describe_stream), cache)
-        return protobuf.source(inner, prepare, cache, (described[0], described[1]))
+        described = digests.get(sdk_path, f"protobuf:{m}", lambda: archives.digest_member(sdk_path, m, protobuf_src.describe_stream))
+        return protobuf.source(inner, prepare, cache, digests, (described[0], described[1]))
     headers = {h: member(f"{tree.protobuf}/{h}") for h in tree.protobuf_headers}
-    version = sources.remembered(sdk_path, f"protobuf-version:{tree.protobuf}", lambda: protobuf_src.version_in_archive(sdk_path, headers), cache)
+    version = digests.get(sdk_path, f"protobuf-version:{tree.protobuf}", lambda: protobuf_src.version_in_archive(sdk_path, headers))
     # Keyed by the SDK archive's content, which fixes the folder's; unpacked with the SDK.
     return Protobuf("build", version or "", f"{tree.protobuf} in {sdk_path.name}", f"sdk:{sdk_sha}:{tree.protobuf}", src=inner)
 
 
-def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path) -> Inputs:
-    tree: SdkTree = open_sdk(sdk_path, options.brand)
-    root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache)
+def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
+    tree: SdkTree = open_sdk(sdk_path, options.brand, archives.limits(env))
+    root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache, digests)
     prepare: list[Step] = list(unpack)
 
     sdk_protobuf = None
     if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
         if sdk_path.is_dir():
-            sdk_protobuf = protobuf.source(inner, prepare, cache)  # its tarball, or its unpacked src/ folder
+            sdk_protobuf = protobuf.source(inner, prepare, cache, digests)  # its tarball, or its unpacked src/ folder
         else:
-            sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, prepare, cache)
+            sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, prepare, cache, digests)
     pins = sources.load_pins()
-    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env, cache)
+    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env, cache, digests)
     notes = []
     if tree.protobuf is None and options.protobuf is None:
         notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
@@ -177,12 +177,14 @@ def choose_channel(asked: str | None, vendor_has_one: bool, looked: str, target_
                     "without it no channel is shipped")
 
 
-def resolve(options: Options, env: Mapping[str, str] | None = None) -> Inputs:
-    """The inputs for `options`; `env` is the environment of the run (where CMake would look for an
-    installed protobuf: CMAKE_PREFIX_PATH)."""
-    env = dict(os.environ) if env is None else env  # without an environment given: this process's
+def resolve(options: Options, env: Mapping[str, str]) -> Inputs:
+    """The inputs for `options`; `env` is the environment of the run (the cache folder, where CMake
+    would look for an installed protobuf: CMAKE_PREFIX_PATH). Archive digests computed here are
+    written by the last of the steps returned (`sources.Digests`), never here."""
     cache = sources.cache_root(env)
-    return _from_sdk(options, options.sdk, env, cache) if options.sdk else _default(options, env, cache)
+    digests = sources.Digests(cache)
+    found = _from_sdk(options, options.sdk, env, cache, digests) if options.sdk else _default(options, env, cache, digests)
+    return replace(found, prepare=found.prepare + digests.steps())
 
 
 def cmake_entries(inputs: Inputs) -> dict[str, str]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from . import platforms
+from . import host, platforms
 from .errors import UsageError
 from .sdk import BRANDS
 from .settings import BUILD_TYPES, OSES, Options, host_os
@@ -67,17 +67,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def default_jobs() -> int:
-    cores = os.cpu_count() or 1
-    try:
-        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    except (ValueError, OSError, AttributeError):
-        mem_gib = 8.0
     # A generated .pb.cc needs up to ~0.6 GiB at -O2; leave room for the rest of the machine.
-    return max(1, min(cores, int(mem_gib / 1.0)))
+    return max(1, min(host.cpu_count(), int(host.memory_gib() / 1.0)))
 
 
-def parse(argv: list[str]) -> Options:
+def parse(argv: list[str], env: Mapping[str, str] | None = None) -> Options:
+    """argv -> Options, validated once; `~` in paths is the home of `env` (this process's when
+    not given: the command line reads it through the host boundary)."""
+    env = host.environ() if env is None else env
     a = parser().parse_args(argv)
+
+    def path(value: Path | str | None) -> Path | None:
+        return host.expand(Path(value), env) if value else None
+
     if a.jobs is not None and a.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {a.jobs}")
     target = a.os or host_os()
@@ -94,7 +96,7 @@ def parse(argv: list[str]) -> Options:
             raise UsageError(f"{flag} {value} does not apply to --os {target}", f"use {' or '.join(takes[flag])}")  # type: ignore[arg-type]
     if (a.opend or a.rsa_key or a.reproduce) and a.command != "verify":
         raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
-    toolchain_file = Path(a.toolchain_file).expanduser().absolute() if a.toolchain_file else None
+    toolchain_file = path(a.toolchain_file)
     if toolchain_file is not None and not toolchain_file.is_file():
         raise UsageError(f"--toolchain-file {a.toolchain_file}: no such file", "pass the path of a CMake toolchain file")
     if toolchain_file is not None and a.compiler:
@@ -104,12 +106,12 @@ def parse(argv: list[str]) -> Options:
     return Options(
         command=a.command,
         os=target,
-        sdk=a.sdk.expanduser().absolute() if a.sdk else None,
+        sdk=path(a.sdk),
         brand=a.brand,
         protobuf=a.protobuf or None,
         build_type=a.build_type,
         jobs=a.jobs or default_jobs(),
-        out=a.out.expanduser().absolute() if a.out else None,
+        out=path(a.out),
         compiler=a.compiler,
         cxx11_abi=int(a.cxx11_abi) if a.cxx11_abi is not None else None,
         arch=a.arch,
@@ -119,11 +121,11 @@ def parse(argv: list[str]) -> Options:
         cache=a.cache,
         dry_run=a.dry_run,
         verbose=a.verbose,
-        summary_json=a.summary_json.absolute() if a.summary_json else None,
+        summary_json=path(a.summary_json),
         lock_timeout=a.lock_timeout,
         channel=a.channel,
         opend=a.opend,
-        rsa_key=a.rsa_key.expanduser().absolute() if a.rsa_key else None,
+        rsa_key=path(a.rsa_key),
         reproduce=a.reproduce,
         toolchain_file=toolchain_file,
     )

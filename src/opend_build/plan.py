@@ -17,7 +17,7 @@ from .platforms import Toolchain
 from .protobuf import language_level
 from .settings import Options, reproducing_argv
 from .sources import project_root
-from .steps import CONFIGURE_READS, SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step, action_step
+from .steps import CONFIGURE_READS, Action, Published, Step, action_step, configure_step
 
 __all__ = ["Plan", "Step", "Tools", "default_out", "make_plan", "staging_for"]
 
@@ -52,11 +52,16 @@ class Plan:
     source_date_epoch: str = ""  # SOURCE_DATE_EPOCH of the environment given to planning: the SBOMs' date
     reproduce: tuple[str, ...] = ()  # the driver's arguments that build these outputs again
     host_protobuf_build: Path | None = None  # cross builds: protobuf built for the build machine (its protoc generates the code)
+    probes: tuple[str, ...] = ()  # the processes planning started to look at this machine (host.Probe)
+    pause_before: str = ""  # OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> of the environment: the test suite's fault hook
 
     @property
     def host_protoc(self) -> Path | None:
         """Cross builds: the protoc that runs here and generates the code."""
         return self.host_protobuf_build / "prefix" / "bin" / "protoc" if self.host_protobuf_build else None
+
+    def _record(self) -> str:
+        return next((s.skip_when.record for s in self.steps if isinstance(s.skip_when, Published)), "none")
 
     @property
     def log(self) -> Path:
@@ -107,9 +112,23 @@ class Plan:
             f"  log: {self.log}",
         ]
         if self.sccache:
-            head.append(f"  compiler cache: sccache, backend {self.cache_backend}")
+            head.append(f"  compiler cache: sccache, backend {self.cache_backend}; this build's server, stopped when the run ends")
+        head += [
+            f"  probes run: {'; '.join(self.probes) if self.probes else 'none'}",
+            f"  before the steps: what an interrupted run left is recovered ({old_for(self.out).name} back to {self.out.name} if that is gone; "
+            f"{self.staging.name} and {old_for(self.out).name} removed); after them {self.staging.name} is removed, whatever happened",
+            "  each configure: a CMake File API query is placed in its build folder first (the manifest's toolchain facts), "
+            "its stamp written when it succeeds",
+            f"  publish record: {self._record()} (read by the skips below; rewritten after a publish, dropped before one)",
+            *([f"  paused before {self.pause_before.partition(':')[0]} until {self.pause_before.partition(':')[2]} exists "
+               "(OPEND_BUILD_PAUSE_BEFORE: the test suite's fault hook)"] if self.pause_before else []),
+        ]
         head += [f"  missing on this machine: {m}" for m in self.missing]
         return "\n".join(head + [s.render() for s in self.steps])
+
+
+# Ninja prints each edge as [done/total]: the runner's progress reads it.
+PROGRESS = (("NINJA_STATUS", "[%f/%t] "),)
 
 
 def _key(*parts: object) -> str:
@@ -121,12 +140,22 @@ def default_out(lib: str, target_os: str, build_type: str, cross_arch: str = "")
     return Path("out") / f"{lib}4CPP-{target_os}{f'-{cross_arch}' if cross_arch else ''}-{build_type.lower()}"
 
 
+def published_record(sdk_build: Path, out: Path) -> Path:
+    """Where the publish record of `out`, made from `sdk_build`, is kept (published.py)."""
+    return sdk_build / ".opend-published" / (hashlib.sha256(str(out).encode()).hexdigest()[:16] + ".json")
+
+
+def old_for(out: Path) -> Path:
+    """Where a non-atomic publish keeps the previous output for a moment."""
+    return out.with_name(f".{out.name}.old")
+
+
 def staging_for(out: Path) -> Path:
     return out.with_name(f".{out.name}.staging")
 
 
 def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Path, tools: Tools, cwd: Path,
-              env: Mapping[str, str] | None = None, project: Path | None = None, missing: tuple[str, ...] = ()) -> Plan:
+              env: Mapping[str, str] | None = None, project: Path | None = None, missing: tuple[str, ...] = (), probes: tuple[str, ...] = ()) -> Plan:
     """The whole build as steps. `tools` are cmake and ninja; `cwd` resolves a relative --out;
     `env` is the environment the run will have (sccache's settings); `project` the checkout."""
     env_in = dict(env or {})
@@ -147,7 +176,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         host_pb_build = cache / "build" / f"protobuf-{_key('protobuf', pb.identity, toolchain.host.key(), options.build_type, cmake, str(project))}"
     sdk_build = cache / "build" / f"{inputs.lib}-{sdk_key}"
     pb_prefix = pb_build / "prefix"
-    env = toolchain.env
+    step_env = toolchain.env
     common = ["-G", toolchain.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *toolchain.cmake_args]
     cache_env: tuple[tuple[str, str], ...] = ()
     if options.cache == "sccache":
@@ -156,7 +185,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # named differently - share hits.
         bases = [sdk_build, pb_build, cache, project, *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else []), *([pb.abseil] if pb.abseil else [])]
         cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, Path(env_in.get("TMPDIR") or "/tmp"))
-        env = env + cache_env
+        step_env = step_env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
     if toolchain.generator == "Ninja":
         common.append(f"-DCMAKE_MAKE_PROGRAM={tools.ninja}")
@@ -186,21 +215,19 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
             host_common = ["-G", host.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *host.cmake_args, *launcher]
             host_env = host.env + cache_env
             steps += [
-                Step("protobuf", f"configure protobuf for this machine ({host.arch}: the protoc that generates the code)", "configure",
-                     (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs), host_env, build_dir=host_tree,
-                     skip_when=SKIP_CONFIGURED, reads=reads),
-                Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config, "--parallel", jobs), host_env,
+                configure_step("protobuf", f"configure protobuf for this machine ({host.arch}: the protoc that generates the code)",
+                               (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs), host_env, host_tree, reads),
+                Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config, "--parallel", jobs), host_env + PROGRESS,
                      build_dir=host_tree),
                 Step("protobuf", f"install protobuf for {host.arch} into its shared prefix", "command",
                      (cmake, "--install", host_tree, *config, "--prefix", str(host_pb_build / "prefix")), host_env),
             ]
         target = f" for {toolchain.arch}" if host_pb_build is not None else ""
         steps += [
-            Step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)", "configure",
-                 (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), env, build_dir=pb_tree, skip_when=SKIP_CONFIGURED,
-                 reads=reads),
-            Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), env, build_dir=pb_tree),
-            Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), env),
+            configure_step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)",
+                           (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), step_env, pb_tree, reads),
+            Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), step_env + PROGRESS, build_dir=pb_tree),
+            Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), step_env),
         ]
         entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
         if host_pb_build is not None:
@@ -210,18 +237,19 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # would otherwise keep the one it found then, whatever PATH says now.
         entries["Protobuf_PROTOC_EXECUTABLE"] = str(pb.protoc)
     sdk_defs = [f"-D{k}={v}" for k, v in entries.items()]
+    published = Published(str(published_record(sdk_build, out)))
     steps += [
-        Step("sdk", f"configure {inputs.lib}", "configure", (cmake, "-S", str(project), "-B", str(sdk_build), *common, *sdk_defs), env, build_dir=str(sdk_build),
-             skip_when=SKIP_CONFIGURED, reads=reads),
-        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), env, build_dir=str(sdk_build)),
+        configure_step("sdk", f"configure {inputs.lib}", (cmake, "-S", str(project), "-B", str(sdk_build), *common, *sdk_defs), step_env, str(sdk_build), reads),
+        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), step_env + PROGRESS,
+             build_dir=str(sdk_build)),
         *([action_step("cache", "compiler cache statistics", Action.SCCACHE_STATS, env=cache_env, sccache=tools.sccache)] if cache_env else []),
-        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), env, skip_when=SKIP_PUBLISHED),
-        action_step("install", "write build-manifest.json", Action.MANIFEST, SKIP_PUBLISHED, dir=staging, build=sdk_build),
-        action_step("publish", f"replace {out.name} atomically", Action.PUBLISH, SKIP_PUBLISHED, staging=staging, out=out),
+        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), step_env, skip_when=published),
+        action_step("install", "write build-manifest.json", Action.MANIFEST, published, dir=staging, build=sdk_build),
+        action_step("publish", f"replace {out.name} atomically", Action.PUBLISH, published, staging=staging, out=out),
     ]
     if options.os == "macos":
         # The vendor's FAQ: downloaded dylibs carry com.apple.quarantine and will not load until cleared.
-        steps.append(action_step("post", "clear com.apple.quarantine where present", Action.CLEAR_QUARANTINE, SKIP_PUBLISHED,
+        steps.append(action_step("post", "clear com.apple.quarantine where present", Action.CLEAR_QUARANTINE, published,
                                  folder=out / toolchain.bin_dir))
     return Plan(
         os=options.os,
@@ -246,4 +274,6 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         source_date_epoch=env_in.get("SOURCE_DATE_EPOCH", ""),
         reproduce=tuple(reproducing_argv(options)),
         host_protobuf_build=host_pb_build,
+        probes=probes,
+        pause_before=env_in.get("OPEND_BUILD_PAUSE_BEFORE", ""),
     )

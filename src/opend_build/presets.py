@@ -26,7 +26,7 @@ HOSTS = {"linux": "Linux", "macos": "Darwin", "windows": "Windows"}
 
 def _preset(name: str, argv: list[str], brand: str) -> dict[str, Any]:
     opts = parse([*argv, "--brand", brand])
-    tc = toolchain_for(opts, probe=False)
+    tc = toolchain_for(opts)
     cache: dict[str, str] = {"CMAKE_BUILD_TYPE": "Release", "OPEND_BRAND": brand, "OPEND_BIN_DIR": tc.bin_dir, "OPEND_CHANNEL_DIR": tc.channel_dir}
     preset: dict[str, Any] = {"name": f"{name}-{brand}", "displayName": f"{brand}: {name}", "inherits": "base", "generator": tc.generator}
     if tc.toolset:

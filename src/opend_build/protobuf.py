@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import archives, protobuf_src, sources
+from . import archives, host, protobuf_src, sources
 from .errors import ProtobufSourceError
 from .protobuf_src import version_from_headers
 from .settings import host_os
-from .steps import SKIP_PRESENT, Action, Step, action_step
+from .steps import Action, Present, Step, action_step
 
 if TYPE_CHECKING:
     from .settings import Options
@@ -146,16 +144,15 @@ def system_prefixes(env: dict[str, str], target_os: str) -> list[Path]:
 
 def which_protoc(env: Mapping[str, str]) -> Path | None:
     """The protoc CMake's FindProtobuf would find on the PATH of `env`."""
-    found = shutil.which("protoc", path=env.get("PATH", ""))
+    found = host.which("protoc", env)
     return Path(found) if found else None
 
 
-def run_protoc_version(protoc: Path) -> str | None:
+def run_protoc_version(protoc: Path, probe: host.Probe) -> str | None:
     try:
-        r = subprocess.run([str(protoc), "--version"], capture_output=True, text=True, timeout=60)
+        return protoc_version(probe.version_line(str(protoc)))
     except OSError:
         return None
-    return protoc_version(r.stdout)
 
 
 def system_include(env: dict[str, str], target_os: str) -> Path | None:
@@ -163,13 +160,13 @@ def system_include(env: dict[str, str], target_os: str) -> Path | None:
     return next((p / "include" for p in system_prefixes(env, target_os) if (p / "include/google/protobuf/message.h").is_file()), None)
 
 
-def describe_system(env: dict[str, str], target_os: str) -> list[str]:
+def describe_system(env: dict[str, str], target_os: str, probe: host.Probe) -> list[str]:
     """What doctor says of the protobuf installed on this machine, one fact a line."""
     include = system_include(env, target_os)
     protoc = which_protoc(env)
     headers = version_in(include) if include else None
     said = [f"protobuf headers: {headers} in {include}" if include else f"protobuf headers: none installed (Debian: apt-get install {DEBIAN_PACKAGES})"]
-    protoc_v = run_protoc_version(protoc) if protoc else None
+    protoc_v = run_protoc_version(protoc, probe) if protoc else None
     said.append(f"protoc: {protoc_v or 'unknown version'} at {protoc}" if protoc else "protoc: none on PATH")
     if headers and protoc_v and not same_version(headers, protoc_v):
         said.append(f"mismatch: protoc {protoc_v} cannot generate code for the {headers} headers; --protobuf system would be refused")
@@ -196,7 +193,7 @@ def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step], cache:
     prepare += [
         sources.fetch_step(name, pin, cache),
         action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
-                    SKIP_PRESENT, archive=sources.download_path(pin, cache), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
+                    Present(str(dest)), archive=sources.download_path(pin, cache), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
     ]
     origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
     if bundle:
@@ -215,7 +212,7 @@ def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
 
 
 def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str],
-           cache: Path) -> Protobuf:
+           cache: Path, digests: sources.Digests) -> Protobuf:
     """--protobuf, or without it the SDK's own protobuf source, or the pinned default. Steps that
     fetch and unpack a source are appended to `prepare`."""
     value = options.protobuf
@@ -227,24 +224,25 @@ def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step],
         if f"protobuf-{value}" not in pins:
             raise unknown_version(value, sources.protobuf_versions(pins))
         return _pinned(f"protobuf-{value}", pins, prepare, cache)
-    path = Path(value).expanduser().absolute()
+    path = host.expand(Path(value), env)
     if not path.exists():
         raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
                                   f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
     if path.is_dir() and is_installed_prefix(path):
         return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
-    return source(path, prepare, cache)
+    return source(path, prepare, cache, digests)
 
 
-def source(path: Path, prepare: list[Step], cache: Path, described: tuple[str, str | None] | None = None) -> Protobuf:
+def source(path: Path, prepare: list[Step], cache: Path, digests: sources.Digests, described: tuple[str, str | None] | None = None) -> Protobuf:
     """A protobuf source to build: an archive (unpacked by a step) or a folder.
 
     An archive is known by the digest of its C++ sources, so equal sources share one protobuf
     build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
     if archives.is_archive(path):
-        digest, version = described or sources.remembered(path, "protobuf", lambda: protobuf_src.describe_archive(path), cache)
+        digest, version = described or digests.get(path, "protobuf", lambda: protobuf_src.describe_archive(path))
         dest = protobuf_src.unpack_dir(digest, cache)
-        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, SKIP_PRESENT, archive=path, dest=dest, digest=digest))
+        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, Present(str(dest)), archive=path, dest=dest,
+                                   digest=digest))
         return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
     src = protobuf_src.find_src(path)
     if src is None:

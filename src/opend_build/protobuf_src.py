@@ -129,19 +129,12 @@ def describe_archive(path: Path) -> tuple[str, str | None]:
         return describe_stream(path.name, f)
 
 
-def unpack(archive: str, dest: str, digest: str, bundle: str = "") -> None:
+def unpack(archive: str, dest: str, digest: str, bundle: str = "", limits: archives.Limits = archives.LIMITS) -> None:
     """protobuf's C++ sources, or with `bundle` (the folder inside the archive) protobuf, abseil-cpp
     and utf8_range side by side; checked against the digest the folder is named after."""
     d = Path(dest)
-    if d.is_dir():
-        return
     d.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        archives.extract(Path(archive), d, bundle_member(bundle) if bundle else member)
-    except OSError:
-        if d.is_dir():
-            return  # another run unpacked the same sources first
-        raise
+    archives.extract(Path(archive), d, bundle_member(bundle) if bundle else member, limits)
     src = d / "protobuf" / "src" if bundle else d
     if not (src / "google" / "protobuf" / "message.h").is_file():
         shutil.rmtree(d, ignore_errors=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
+import io
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import deque
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import archives, compiler_cache, file_api, locks, manifest, protobuf_src, published, sources
+from . import archives, compiler_cache, file_api, host, locks, manifest, protobuf_src, published, sources
 from .diagnose import diagnose
 from .errors import DiskError, ToolchainError, UsageError
-from .plan import Plan
-from .steps import CONFIGURE_READS, SKIP_CONFIGURED, SKIP_PUBLISHED, Action, Step
+from .plan import Plan, old_for
+from .steps import CONFIGURE_READS, Action, Configured, Present, Published, Step, Verified
 
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 
@@ -106,26 +105,6 @@ def short(what: str, batches: Mapping[str, list[str]] | None = None) -> str:
 # --- actions: the non-command steps --------------------------------------------------------
 
 
-def _act_fetch(pin: str, dest: str) -> None:
-    sources.fetch(sources.load_pins()[pin], Path(dest))
-
-
-def _act_unpack_pin(pin: str, suffix: str, archive: str, dest: str) -> None:
-    p = sources.load_pins()[pin]
-    sources.unpack_pin(p, sources.fetch(p, Path(archive)), Path(dest), suffix)
-
-
-def _act_unpack_sdk(archive: str, dest: str) -> None:
-    d = Path(dest)
-    if d.is_dir():
-        return
-    d.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        archives.extract(Path(archive), d)
-    except OSError:
-        if d.is_dir():
-            return  # another run unpacked the same archive first: the folder is named by its sha256
-        raise
 
 
 def _renameat2_exchange(a: Path, b: Path) -> bool:
@@ -148,10 +127,6 @@ def unity_batches(build_dir: str) -> dict[str, list[str]]:
     except OSError:
         return {}
     return {parts[0]: parts[1:] for parts in (line.split() for line in lines) if parts}
-
-
-def old_for(out: Path) -> Path:
-    return out.with_name(f".{out.name}.old")
 
 
 def recover(out: Path, staging: Path) -> None:
@@ -190,9 +165,14 @@ def _act_publish(staging: str, out: str) -> None:
 
 
 class Runner:
-    def __init__(self, plan: Plan | None, verbose: bool = False, lock_timeout: float = 1800.0, stream: TextIO = sys.stdout) -> None:
-        """`plan` is the build being run; None for a subcommand that runs steps of its own (inputs)."""
+    def __init__(self, plan: Plan | None, verbose: bool = False, lock_timeout: float = 1800.0, stream: TextIO = sys.stdout,
+                 env: Mapping[str, str] | None = None) -> None:
+        """`plan` is the build being run; None for a subcommand that runs steps of its own (inputs).
+        `env` is the environment the commands run in (the one planning was given)."""
         self.plan = plan
+        self.env = dict(host.environ() if env is None else env)
+        self.limits = archives.limits(self.env)
+        self.up_to_date: bool | None = None  # the Published skip, decided once per run
         self.verbose = verbose
         self.lock_timeout = lock_timeout
         self.progress = Progress(stream, verbose)
@@ -220,25 +200,21 @@ class Runner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self.report.log = str(log_path)
-        published_checked = False
         try:
             with open(log_path, "w", encoding="utf-8", errors="replace") as log:
                 for i, step in enumerate(steps, 1):
-                    if step.skip_when == SKIP_PUBLISHED and not published_checked:
-                        published_checked = True
-                        self.report.up_to_date = published.up_to_date(self.plan)
-                        if self.report.up_to_date:
-                            self.progress.say("==> the output is up to date: nothing to install or publish")
-                        else:
-                            published.forget(self.plan)
-                    if step.skip_when == SKIP_PUBLISHED and self.report.up_to_date:
-                        continue
+                    if isinstance(step.skip_when, Published) and self.skips(step):
+                        continue  # said once, below
                     self._maybe_pause(step)
                     self.progress.step(step, i, len(steps))
                     started = time.monotonic()
-                    self._run_step(step, log)
+                    if self.skips(step):
+                        self.progress.say("    up to date")
+                        log.write(f"\n===== {step.render()}\n    skipped: {step.skip_when.text if step.skip_when else ''}\n")
+                    else:
+                        self._run_step(step, log)
                     self.report.phase(step.phase).seconds += time.monotonic() - started
-                if published_checked and not self.report.up_to_date:
+                if self.up_to_date is False:
                     published.remember(self.plan)
         except OSError as exc:
             if exc.errno == 28:
@@ -247,10 +223,29 @@ class Runner:
         finally:
             self._stop_cache_server()
 
+    def skips(self, step: Step) -> bool:
+        """Whether `step` is skipped, decided here alone by its skip condition."""
+        w = step.skip_when
+        if isinstance(w, Present):
+            return Path(w.path).is_dir()
+        if isinstance(w, Verified):
+            return Path(w.path).is_file() and sources.sha256_file(Path(w.path)) == w.sha256
+        if isinstance(w, Configured):
+            return _stamp(w) == {"args": w.args, "reads": w.reads} and (Path(w.build_dir) / "build.ninja").is_file()
+        if isinstance(w, Published):
+            if self.up_to_date is None:
+                self.up_to_date = self.report.up_to_date = published.up_to_date(self.plan)
+                if self.up_to_date:
+                    self.progress.say("==> the output is up to date: nothing to install or publish")
+                else:
+                    published.forget(self.plan)
+            return self.up_to_date
+        return False
+
     def _maybe_pause(self, step: Step) -> None:
         """Fault-injection hook for the test suite: OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> stops
         before the first step of <phase> until <file> exists (or the process is killed)."""
-        spec = os.environ.get("OPEND_BUILD_PAUSE_BEFORE", "")
+        spec = self.env.get("OPEND_BUILD_PAUSE_BEFORE", "")
         phase, _, release = spec.partition(":")
         if phase != step.phase or self.paused:
             return
@@ -267,25 +262,19 @@ class Runner:
             assert step.action is not None
             ACTIONS[step.action](self, step, log)
             return
-        if step.skip_when == SKIP_CONFIGURED:
-            self._configure(step, log)
+        if isinstance(step.skip_when, Configured):
+            self._configure(step, step.skip_when, log)
             return
         self._command(step, log)
 
-    def _configure(self, step: Step, log: TextIO) -> None:
-        """A configure, skipped when the folder's stamp matches its arguments, its environment and
-        what it reads of the process environment; from a fresh cache when only the latter changed
-        (CMake keeps what it found - compilers, protoc, packages - in CMakeCache.txt)."""
+    def _configure(self, step: Step, w: Configured, log: TextIO) -> None:
+        """A configure the stamp did not skip: from a fresh cache when what it reads of the
+        environment changed (CMake keeps what it found - compilers, protoc, packages - in
+        CMakeCache.txt); the File API query first, the stamp after it succeeds."""
         build = Path(step.build_dir)
-        stamp = build / ".opend-configure-stamp"
-        want = {"args": _digest([step.argv, step.env]), "reads": _digest(step.reads)}
-        try:
-            have = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            have = {}
-        if have == want and (build / "build.ninja").is_file():
-            self.progress.say("    up to date")
-            return
+        stamp = Path(w.stamp)
+        want = {"args": w.args, "reads": w.reads}
+        have = _stamp(w)
         if have and have.get("reads") != want["reads"]:
             self.progress.say("    the environment the configure reads changed: configuring afresh")
             # What `cmake --fresh` drops (3.24+): the cache and the compiler checks; objects stay.
@@ -298,10 +287,10 @@ class Runner:
         stamp.write_text(json.dumps(want))
 
     def _start_cache_server(self, sccache: str, env: dict[str, str], log: TextIO) -> None:
-        full = {**os.environ, **env}
+        full = {**self.env, **env}
         # A server of ours left by a killed run would keep its counters (and its old settings).
-        subprocess.run([sccache, "--stop-server"], env=full, capture_output=True)
-        r = subprocess.run([sccache, "--start-server"], env=full, capture_output=True, text=True)
+        host.run([sccache, "--stop-server"], env=full)
+        r = host.run([sccache, "--start-server"], env=full)
         log.write(r.stdout + r.stderr)
         if r.returncode != 0:
             last = ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1]
@@ -312,26 +301,25 @@ class Runner:
     def _cache_stats(self) -> compiler_cache.Stats:
         assert self.cache_server is not None
         sccache, env = self.cache_server
-        r = subprocess.run([sccache, "--show-stats", "--stats-format=json"], env=env, capture_output=True, text=True, check=True)
+        r = host.run([sccache, "--show-stats", "--stats-format=json"], env=env, check=True)
         return compiler_cache.parse_stats(r.stdout)
 
     def _stop_cache_server(self) -> None:
         if self.cache_server is not None:
             sccache, env = self.cache_server
-            subprocess.run([sccache, "--stop-server"], env=env, capture_output=True)
+            host.run([sccache, "--stop-server"], env=env)
             self.cache_server = None
 
     def _command(self, step: Step, log: TextIO, reads: tuple[tuple[str, str], ...] | None = None) -> None:
-        env = dict(os.environ)
+        env = dict(self.env)
         if reads is not None:  # a configure sees these variables as planned, and none of them otherwise
             env = {k: v for k, v in env.items() if k not in CONFIGURE_READS} | dict(reads)
-        env = {**env, **dict(step.env), "NINJA_STATUS": "[%f/%t] "}
+        env = {**env, **dict(step.env)}
         tail: deque[str] = deque(maxlen=4000)
         stats = self.report.phase(step.phase)
         label = step.phase
         batches = unity_batches(step.build_dir) if step.kind == "build" else {}
-        proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, errors="replace", bufsize=1)
-        try:
+        with host.stream(step.argv, env) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.write(line)
@@ -350,21 +338,16 @@ class Runner:
                 if self.verbose:
                     self.progress.say("    " + line)
             rc = proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            log.flush()
+        log.flush()
         if rc != 0:
             raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir if self.plan else None)
 
 
-def _digest(value: object) -> str:
-    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
+def _stamp(w: Configured) -> dict[str, str]:
+    try:
+        return json.loads(Path(w.stamp).read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
 
 
 def write_json(path: Path, data: object) -> None:
@@ -377,8 +360,8 @@ def clear_quarantine(folder: str) -> list[str]:
     """`xattr -r -d com.apple.quarantine` on each file under `folder` that carries the attribute."""
     cleared = []
     for f in sorted(Path(folder).rglob("*")):
-        if f.is_file() and subprocess.run(["xattr", "-p", "com.apple.quarantine", str(f)], capture_output=True).returncode == 0:
-            subprocess.run(["xattr", "-r", "-d", "com.apple.quarantine", str(f)], check=True, capture_output=True)
+        if f.is_file() and host.has_xattr(f, "com.apple.quarantine"):
+            host.remove_xattr(f, "com.apple.quarantine")
             cleared.append(str(f))
     return cleared
 
@@ -412,6 +395,26 @@ def _do_clear_quarantine(r: Runner, step: Step, log: TextIO) -> None:
     r.progress.say(f"    {r.report.notes[-1]}")
 
 
+def _do_fetch(r: Runner, step: Step, log: TextIO) -> None:
+    a = _args(step)
+    sources.fetch(sources.load_pins()[a["pin"]], Path(a["dest"]), sources.index_url(r.env))
+
+
+def _do_unpack_pin(r: Runner, step: Step, log: TextIO) -> None:
+    a = _args(step)
+    sources.unpack_pin(sources.load_pins()[a["pin"]], Path(a["archive"]), Path(a["dest"]), a["suffix"], r.limits)
+
+
+def _do_unpack_sdk(r: Runner, step: Step, log: TextIO) -> None:
+    a = _args(step)
+    Path(a["dest"]).parent.mkdir(parents=True, exist_ok=True)
+    archives.extract(Path(a["archive"]), Path(a["dest"]), limits=r.limits)
+
+
+def _do_unpack_protobuf(r: Runner, step: Step, log: TextIO) -> None:
+    protobuf_src.unpack(**_args(step), limits=r.limits)
+
+
 def _plain(fn: Callable[..., object]) -> Handler:
     """A handler for an action that needs nothing of the run but its arguments."""
 
@@ -422,10 +425,11 @@ def _plain(fn: Callable[..., object]) -> Handler:
 
 
 ACTIONS: dict[Action, Handler] = {
-    Action.FETCH: _plain(_act_fetch),
-    Action.UNPACK_PIN: _plain(_act_unpack_pin),
-    Action.UNPACK_SDK: _plain(_act_unpack_sdk),
-    Action.UNPACK_PROTOBUF: _plain(protobuf_src.unpack),
+    Action.FETCH: _do_fetch,
+    Action.UNPACK_PIN: _do_unpack_pin,
+    Action.UNPACK_SDK: _do_unpack_sdk,
+    Action.UNPACK_PROTOBUF: _do_unpack_protobuf,
+    Action.REMEMBER: _plain(sources.remember),
     Action.SCCACHE_START: _do_sccache_start,
     Action.SCCACHE_STATS: _do_sccache_stats,
     Action.MANIFEST: _do_manifest,
@@ -433,3 +437,12 @@ ACTIONS: dict[Action, Handler] = {
     Action.CLEAR_QUARANTINE: _do_clear_quarantine,
 }
 assert set(ACTIONS) == set(Action), "every Action has its handler"
+
+
+def prepared(name: str, cache: Path, suffix: str = "", env: Mapping[str, str] | None = None) -> Path:
+    """Fetch and unpack pin `name` into `cache` by the build's own steps (the test suite's and the
+    bench's inputs), skipped as a build skips them; its folder."""
+    pin = sources.load_pins()[name]
+    steps = (sources.fetch_step(name, pin, cache), sources.unpack_pin_step(name, pin, cache, suffix))
+    Runner(None, stream=io.StringIO(), env=env).execute(steps, cache / "logs" / f"prepared-{name}.log")
+    return sources.extracted_path(pin, cache)

@@ -142,7 +142,7 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
                    protobuf, tuple(channel), PurePosixPath("CMakeLists.txt") in rel, pb_headers)
 
 
-def list_tree(path: Path) -> list[str]:
+def list_tree(path: Path, limits: archives.Limits = archives.LIMITS) -> list[str]:
     """Relative posix paths of every file in an SDK folder or archive."""
     if path.is_dir():
         out = []
@@ -153,7 +153,7 @@ def list_tree(path: Path) -> list[str]:
         return out
     if archives.is_archive(path):
         entries = archives.list_entries(path)
-        archives.check_entries(entries, *archives.limits())  # refuse a hostile archive before anything else
+        archives.check_entries(entries, *limits)  # refuse a hostile archive before anything else
         return [e.name for e in entries if e.kind == "file"]
     raise SdkError(f"{path} is neither a folder nor a .zip/.7z/.tar.gz archive", "point --sdk at an SDK folder or archive")
 
@@ -162,7 +162,7 @@ def _raise(exc: OSError) -> None:
     raise SdkError(f"cannot read {exc.filename}: {exc.strerror}", "check the permissions of the SDK folder") from exc
 
 
-def open_sdk(path: Path, brand_override: str | None = None) -> SdkTree:
+def open_sdk(path: Path, brand_override: str | None = None, limits: archives.Limits = archives.LIMITS) -> SdkTree:
     if not path.exists():
         raise SdkError(f"--sdk {path} does not exist", "give the path of an FTAPI4CPP/MMAPI4CPP folder or archive")
     if not os.access(path, os.R_OK):
@@ -172,7 +172,7 @@ def open_sdk(path: Path, brand_override: str | None = None) -> SdkTree:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return describe(list_tree(path), name, brand_override)
+    return describe(list_tree(path, limits), name, brand_override)
 
 
 # Where the vendor keeps each OS's prebuilt libraries, most preferred first.

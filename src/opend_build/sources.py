@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from . import archives
+from . import archives, host
 from .errors import DiskError, DownloadError
-from .steps import SKIP_PRESENT, Action, Step, action_step
+from .steps import Action, Present, Step, Verified, action_step
 
 T = TypeVar("T")
 
@@ -60,40 +60,62 @@ def protobuf_versions(pins: dict[str, Pin]) -> list[str]:
     return sorted(found, key=lambda v: [int(x) for x in v.split(".")])
 
 
-def cache_root(env: Mapping[str, str] | None = None) -> Path:
-    """The user cache of downloads, sources and builds, as `env` (default: this process's) places it."""
-    e = os.environ if env is None else env
-    if e.get("OPEND_BUILD_CACHE"):
-        return Path(e["OPEND_BUILD_CACHE"]).expanduser().resolve()
-    home = Path(e["HOME"]) if e.get("HOME") else Path.home()
-    base = e.get("XDG_CACHE_HOME") or (home / ".cache")
+def cache_root(env: Mapping[str, str]) -> Path:
+    """The user cache of downloads, sources and builds, as the environment `env` places it."""
+    if env.get("OPEND_BUILD_CACHE"):
+        return host.expand(Path(env["OPEND_BUILD_CACHE"]), env).resolve()
+    base = env.get("XDG_CACHE_HOME") or (host.home(env) / ".cache")
     return (Path(base) / "opend-build").resolve()
 
 
-def index_url() -> str:
-    return (os.environ.get("OPEND_BUILD_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+def index_url(env: Mapping[str, str]) -> str:
+    return (env.get("OPEND_BUILD_INDEX_URL") or env.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
 
 
-def remembered(path: Path, kind: str, compute: Callable[[], T], cache: Path) -> T:
-    """`compute()` over a large file (a digest of an SDK archive or the protobuf tarball inside it),
-    remembered in the cache by the file's path, size and mtime: a --dry-run or a no-op run plans
-    without reading the archive again. The value must survive JSON (lists come back as lists)."""
-    st = path.stat()
-    key = hashlib.sha256(json.dumps([str(path.absolute()), st.st_size, st.st_mtime_ns, kind]).encode()).hexdigest()[:32]
-    memo = cache / "digests" / f"{key}.json"
-    try:
-        return json.loads(memo.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        pass
-    value = compute()
-    try:  # a cache that cannot be written only costs the time to compute again
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f"{memo.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(value), encoding="utf-8")
-        os.replace(tmp, memo)
-    except OSError:
-        pass
-    return value
+class Digests:
+    """Digests of large files (an SDK archive, the protobuf tarball inside it), remembered in the
+    cache by the file's path, size and mtime, so a --dry-run or a no-op run plans without reading
+    the archive again. Planning reads the memo and computes what it lacks, writing nothing: what
+    it computed is in `new`, and the plan's `remember` step (`step()`) writes it."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self.new: dict[str, object] = {}  # memo file -> value
+
+    def get(self, path: Path, kind: str, compute: Callable[[], T]) -> T:
+        """`compute()` over `path`, or what the memo holds for it. The value must survive JSON."""
+        st = path.stat()
+        key = hashlib.sha256(json.dumps([str(path.absolute()), st.st_size, st.st_mtime_ns, kind]).encode()).hexdigest()[:32]
+        memo = str(self.cache / "digests" / f"{key}.json")
+        if memo in self.new:
+            return self.new[memo]  # type: ignore[return-value]
+        try:
+            return json.loads(Path(memo).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            pass
+        value = compute()
+        self.new[memo] = json.loads(json.dumps(value))  # as a later run will read it back
+        return value
+
+    def steps(self) -> tuple[Step, ...]:
+        if not self.new:
+            return ()
+        return (action_step("inputs", f"remember {len(self.new)} archive digest(s) in the cache", Action.REMEMBER,
+                            entries=json.dumps(self.new, sort_keys=True)),)
+
+
+def remember(entries: str) -> None:
+    """Write the memo files `entries` (JSON: file -> value); a cache that cannot be written only
+    costs the time to compute them again."""
+    for memo, value in json.loads(entries).items():
+        try:
+            path = Path(memo)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(value), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
 
 
 def sha256_file(path: Path) -> str:
@@ -104,18 +126,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-SKIP_VERIFIED = "skipped when the cached download matches its sha256"
-
-
 def fetch_step(name: str, pin: Pin, cache: Path) -> Step:
     """The step that fetches pin `name` into `cache`, verified; it carries the path it writes."""
-    return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, SKIP_VERIFIED, pin=name, dest=download_path(pin, cache))
+    dest = download_path(pin, cache)
+    return action_step("inputs", f"fetch {pin.filename}", Action.FETCH, Verified(str(dest), pin.sha256), pin=name, dest=dest)
 
 
 def unpack_pin_step(name: str, pin: Pin, cache: Path, suffix: str = "") -> Step:
     """The step that unpacks pin `name`'s files (ending in `suffix`) from its download in `cache`."""
-    return action_step("inputs", f"unpack {pin.subdir}/*{suffix}", Action.UNPACK_PIN, SKIP_PRESENT, pin=name, suffix=suffix,
-                       archive=download_path(pin, cache), dest=extracted_path(pin, cache))
+    dest = extracted_path(pin, cache)
+    return action_step("inputs", f"unpack {pin.subdir}/*{suffix}", Action.UNPACK_PIN, Present(str(dest)), pin=name, suffix=suffix,
+                       archive=download_path(pin, cache), dest=dest)
 
 
 def download_path(pin: Pin, cache: Path) -> Path:
@@ -126,9 +147,9 @@ def extracted_path(pin: Pin, cache: Path) -> Path:
     return cache / "sources" / f"{pin.filename}-{pin.sha256[:16]}"
 
 
-def _find_file_url(pin: Pin) -> str:
+def _find_file_url(pin: Pin, index: str) -> str:
     """The download address of the pinned file, read from the index's simple page (PEP 503/691)."""
-    page = f"{index_url()}/{pin.project}/"
+    page = f"{index}/{pin.project}/"
     req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         body = resp.read().decode("utf-8", "replace")
@@ -146,23 +167,20 @@ def _find_file_url(pin: Pin) -> str:
     raise DownloadError(f"{pin.filename} is not listed on {page}", "check OPEND_BUILD_INDEX_URL points at a PyPI mirror")
 
 
-def fetch(pin: Pin, dest: Path) -> Path:
-    """The verified file `dest`, downloading it when absent or corrupt."""
-    if dest.exists():
-        if sha256_file(dest) == pin.sha256:
-            return dest
-        dest.unlink()  # truncated or tampered: fetch it again below
+def fetch(pin: Pin, dest: Path, index: str) -> Path:
+    """Download the pinned file from the package index `index` into `dest`, verified (a file
+    there, truncated or tampered, is replaced)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
     try:
-        url = _find_file_url(pin)
+        url = _find_file_url(pin, index)
         with urllib.request.urlopen(url, timeout=120) as resp, open(part, "wb") as out:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(
-            f"cannot download {pin.filename} from {index_url()}: {getattr(exc, 'reason', exc)}",
+            f"cannot download {pin.filename} from {index}: {getattr(exc, 'reason', exc)}",
             "check the network or OPEND_BUILD_INDEX_URL; a build with a filled cache works offline",
         ) from exc
     except OSError as exc:
@@ -181,10 +199,8 @@ def fetch(pin: Pin, dest: Path) -> Path:
     return dest
 
 
-def unpack_pin(pin: Pin, archive: Path, dest: Path, suffix: str = "") -> Path:
-    """The pin's `subdir` unpacked (files ending in `suffix` only) from `archive` into `dest`, once."""
-    if dest.is_dir():
-        return dest
+def unpack_pin(pin: Pin, archive: Path, dest: Path, suffix: str = "", limits: archives.Limits = archives.LIMITS) -> Path:
+    """The pin's `subdir` unpacked (files ending in `suffix` only) from `archive` into `dest`."""
     prefix = PurePosixPath(pin.subdir)
     n = len(prefix.parts)
 
@@ -195,15 +211,7 @@ def unpack_pin(pin: Pin, archive: Path, dest: Path, suffix: str = "") -> Path:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        archives.extract(archive, dest, select)
-    except FileExistsError:
-        pass  # another driver unpacked it first; its copy is complete (renamed into place)
+        archives.extract(archive, dest, select, limits)
     except OSError as exc:
-        if not dest.is_dir():
-            raise DiskError(f"cannot unpack {archive.name} into {dest}: {exc}", "check free space and permissions of the cache") from exc
+        raise DiskError(f"cannot unpack {archive.name} into {dest}: {exc}", "check free space and permissions of the cache") from exc
     return dest
-
-
-def prepared(pin: Pin, cache: Path, suffix: str = "") -> Path:
-    """Fetch and unpack a pin into `cache` in one call (the test suite's and bench's inputs)."""
-    return unpack_pin(pin, fetch(pin, download_path(pin, cache)), extracted_path(pin, cache), suffix)

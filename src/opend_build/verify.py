@@ -11,14 +11,13 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import tools
+from . import host, tools
 from .errors import ToolchainError, VerifyError
 
 MAX_DEPTH = 3
@@ -122,13 +121,12 @@ def _python_modules(proto_dir: Path, protos: list[str], dest: Path) -> None:
     except ImportError as exc:
         raise ToolchainError("verify needs grpcio-tools (and protobuf) in this Python", "pip install 'opend-build[verify]'") from exc
     well_known = str(Path(grpc_tools.__file__).parent / "_proto")
-    r = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={dest}", *protos],
-                       capture_output=True, text=True)
+    r = host.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={dest}", *protos])
     if r.returncode != 0:  # its "Import X is unused" warnings are not worth showing
         raise VerifyError(f"grpcio-tools could not generate Python modules: {r.stderr.strip().splitlines()[-1:]}")
 
 
-def _check_program(out: Path, lib: str, work: Path, target: str = "opend_verify") -> Path:
+def _check_program(out: Path, lib: str, work: Path, env: Mapping[str, str], target: str = "opend_verify") -> Path:
     """Configure and build a program of verify/ (the check program, or opend_connect) against the
     output, found with find_package, through the runner (progress, log, one-line errors) like
     every build step."""
@@ -136,20 +134,20 @@ def _check_program(out: Path, lib: str, work: Path, target: str = "opend_verify"
     from .sources import cache_root
     from .steps import Step
 
-    cmake = tools.cmake()
+    cmake = tools.cmake(env)
     src = Path(__file__).resolve().parent / "verify"
     build = work / "check"
     steps = (
         Step("verify", f"configure {target}", "command",
-             (cmake, "-S", str(src), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja()}", "-DCMAKE_BUILD_TYPE=Release",
+             (cmake, "-S", str(src), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(env)}", "-DCMAKE_BUILD_TYPE=Release",
               f"-DCMAKE_PREFIX_PATH={out}", f"-DOPEND_LIB={lib}", f"-DOPEND_CONNECT={'ON' if target == 'opend_connect' else 'OFF'}")),
         Step("verify", f"build {target}", "build", (cmake, "--build", str(build), "--target", target), build_dir=str(build)),
     )
-    Runner(None).execute(steps, cache_root() / "logs" / f"verify-{target}.log")
+    Runner(None, env=env).execute(steps, cache_root(env) / "logs" / f"verify-{target}.log")
     return build / target
 
 
-def connect(out: Path, where: str, rsa_key: Path | None, say=print) -> list[str]:  # type: ignore[no-untyped-def]
+def connect(out: Path, where: str, rsa_key: Path | None, env: Mapping[str, str], say=print) -> list[str]:  # type: ignore[no-untyped-def]
     """`verify --opend HOST:PORT`: connect with the output's channel (open or vendor) to a running
     OpenD: InitConnect, GetGlobalState, a subscription and its push. The program's lines."""
     manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
@@ -162,11 +160,11 @@ def connect(out: Path, where: str, rsa_key: Path | None, say=print) -> list[str]
         raise VerifyError(f"--rsa-key {rsa_key}: no such file", "give the PEM file of the RSA key OpenD is configured with")
     with tempfile.TemporaryDirectory(prefix="opend-connect-") as tmp:
         say(f"verify: building opend_connect against {out} ({kind} channel)")
-        exe = _check_program(out, lib, Path(tmp), "opend_connect")
+        exe = _check_program(out, lib, Path(tmp), env, "opend_connect")
         say(f"verify: connecting to {where}{' with RSA + AES' if rsa_key else ''}")
         try:
-            r = subprocess.run([str(exe), where, *([str(rsa_key)] if rsa_key else [])], capture_output=True, text=True, timeout=120)
-        except subprocess.TimeoutExpired as exc:
+            r = host.run([str(exe), where, *([str(rsa_key)] if rsa_key else [])], timeout=120)
+        except host.TimeoutExpired as exc:
             raise VerifyError(f"no answer from {where} within 120 s", "check that OpenD is running there") from exc
     lines = r.stdout.splitlines()
     for line in lines:
@@ -181,7 +179,7 @@ def connect(out: Path, where: str, rsa_key: Path | None, say=print) -> list[str]
 COUNTS = re.compile(r"files (\d+) messages (\d+) fields (\d+) mismatches (\d+)")
 
 
-def verify(out: Path, say=print) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def verify(out: Path, env: Mapping[str, str], say=print) -> dict[str, int]:  # type: ignore[no-untyped-def]
     manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
     lib = manifest["lib"]
     proto_dir = out / "Include" / "Proto"
@@ -189,13 +187,13 @@ def verify(out: Path, say=print) -> dict[str, int]:  # type: ignore[no-untyped-d
     with tempfile.TemporaryDirectory(prefix="opend-verify-") as tmp:
         work = Path(tmp)
         say(f"verify: building the check program against {out}")
-        check = _check_program(out, lib, work)
+        check = _check_program(out, lib, work, env)
         (work / "py").mkdir()
         _python_modules(proto_dir, protos, work / "py")
         bins = work / "bins"
         bins.mkdir()
         say(f"verify: C++ fills and writes every message of {len(protos)} files")
-        r = subprocess.run([str(check), "fill", str(bins), *protos], capture_output=True, text=True)
+        r = host.run([str(check), "fill", str(bins), *protos])
         if r.returncode != 0:
             raise VerifyError("the C++ side failed: " + " | ".join(r.stdout.splitlines()[:5]))
         cpp = COUNTS.search(r.stdout)
@@ -219,7 +217,7 @@ def verify(out: Path, say=print) -> dict[str, int]:  # type: ignore[no-untyped-d
         finally:
             sys.path.remove(str(work / "py"))
         say(f"verify: Python parsed C++'s bytes of {messages} messages ({fields} fields)")
-        r = subprocess.run([str(check), "compare", str(bins), *protos], capture_output=True, text=True)
+        r = host.run([str(check), "compare", str(bins), *protos])
         mismatches += [line[len("MISMATCH "):] for line in r.stdout.splitlines() if line.startswith("MISMATCH ")]
         back = COUNTS.search(r.stdout)
         assert back is not None
@@ -266,10 +264,9 @@ def differences_from(recorded: dict[str, str], out: Path, rebuilt: dict[str, str
     return found
 
 
-def reproduce(out: Path, say=print) -> int:  # type: ignore[no-untyped-def]
+def reproduce(out: Path, env: Mapping[str, str], say=print) -> int:  # type: ignore[no-untyped-def]
     """`verify --reproduce`: build the output's inputs again, as its manifest records them, in a
     fresh cache and output folder, and compare every file. The number of files compared."""
-    import os
     import shutil
 
     from .sources import cache_root
@@ -282,16 +279,16 @@ def reproduce(out: Path, say=print) -> int:  # type: ignore[no-untyped-def]
         raise VerifyError(f"{out} was built with --cache sccache, whose objects keep their build paths", "build without --cache to reproduce")
     with tempfile.TemporaryDirectory(prefix="opend-reproduce-") as tmp:
         cache, again = Path(tmp) / "cache", Path(tmp) / "out"
-        downloads = cache_root() / "downloads"
+        downloads = cache_root(env) / "downloads"
         if downloads.is_dir():  # verified against their pins on use: the rebuild needs no network for them
             shutil.copytree(downloads, cache / "downloads", ignore=shutil.ignore_patterns("*.part-*"))
-        env = {**os.environ, "OPEND_BUILD_CACHE": str(cache)}
-        env.pop("SOURCE_DATE_EPOCH", None)
+        again_env = {**env, "OPEND_BUILD_CACHE": str(cache)}
+        again_env.pop("SOURCE_DATE_EPOCH", None)
         if repro.get("source_date_epoch"):
-            env["SOURCE_DATE_EPOCH"] = str(repro["source_date_epoch"])
+            again_env["SOURCE_DATE_EPOCH"] = str(repro["source_date_epoch"])
         argv = [*_driver(), *repro["argv"], "--out", str(again)]
         say(f"verify: rebuilding in a fresh cache: {' '.join(repro['argv'])}")
-        r = subprocess.run(argv, env=env, capture_output=True, text=True)
+        r = host.run(argv, env=again_env)
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["no output"])[0]
             raise VerifyError(f"the rebuild failed (exit {r.returncode}): {last}", "run the same build by hand to see why")

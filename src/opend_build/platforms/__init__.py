@@ -1,6 +1,6 @@
 """One module per target OS, each turning Options into a Toolchain, and each declaring the options
 it takes (`OPTIONS`: flag -> choices, None for a free value), from which the command line is built.
-Probing the host happens here; planning stays pure.
+They look at the host only through the `host.Probe` they are given.
 
 A Toolchain holds named facts; everything else is derived from them: its CMake arguments, the
 presets, the flags doctor compiles its probe with, and the key of its build folders.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    from ..host import Probe
     from ..settings import Options
 
 # MSVC's C runtime, as CMake names it: /MT[d] (static) or /MD[d] (DLL)
@@ -121,8 +122,12 @@ def option_choices() -> dict[str, dict[str, tuple[str, ...] | None]]:
     return {name: module.OPTIONS for name, module in modules().items()}
 
 
-def toolchain_for(options: Options, probe: bool) -> Toolchain:
-    """The toolchain for options.os; `probe` looks at this host (False for a foreign --dry-run)."""
+def toolchain_for(options: Options, probe: Probe | None = None) -> Toolchain:
+    """The toolchain for options.os; `probe` looks at this host (none: nothing is looked at, as
+    for another OS's --dry-run)."""
+    from ..host import Probe
+
+    probe = probe or Probe(None)
     found = modules()
     if options.os not in found:
         raise UsageError(f"--os {options.os} is not supported", "use linux, macos or windows")

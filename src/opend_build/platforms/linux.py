@@ -8,11 +8,8 @@ open channel: libssl-dev:arm64) come from Debian's multiarch folders, never the 
 
 from __future__ import annotations
 
-import os
 import platform
 import re
-import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +18,7 @@ from ..errors import ToolchainError, UsageError
 from . import Toolchain
 
 if TYPE_CHECKING:
+    from ..host import Probe
     from ..settings import Options
 
 # Target processor -> Debian's multiarch triplet (the cross compilers' prefix) and dpkg architecture.
@@ -66,48 +64,41 @@ def target_has_openssl(arch: str, root: Path = Path("/")) -> bool:
     return any((lib / f"libcrypto.{ext}").is_file() for ext in ("so", "a")) and (root / "usr/include" / triplet / "openssl" / "configuration.h").is_file()
 
 
-def _find_cross(arch: str) -> tuple[str, str]:
+def _find_cross(arch: str, probe: Probe) -> tuple[str, str]:
     triplet = ARCHS[arch][0]
-    cxx, c = shutil.which(f"{triplet}-g++"), shutil.which(f"{triplet}-gcc")
+    cxx, c = probe.which(f"{triplet}-g++"), probe.which(f"{triplet}-gcc")
     if cxx is None:
         raise ToolchainError(f"--arch {arch}: no cross compiler {triplet}-g++ on PATH", cross_hint(arch))
     return cxx, c or ""
 
 
-def _find(compiler: str) -> str:
+def find(compiler: str, probe: Probe) -> str:
+    """The C++ compiler `--compiler` names, on the PATH planning is given (CXX first, for gcc)."""
     candidates = ["clang++"] if compiler == "clang" else ["g++", "c++"]
-    env_cxx = os.environ.get("CXX")
+    env_cxx = (probe.env or {}).get("CXX")
     if env_cxx and compiler != "clang":
         candidates.insert(0, env_cxx)
     for name in candidates:
-        found = shutil.which(name)
+        found = probe.which(name)
         if found:
             return found
     raise ToolchainError(f"no C++ compiler found (looked for {', '.join(candidates)})", INSTALL_HINT[compiler])
 
 
-def _version(cxx: str) -> str:
+def _version(cxx: str, probe: Probe) -> str:
     try:
-        out = subprocess.run([cxx, "-dumpfullversion", "-dumpversion"], capture_output=True, text=True, timeout=60)
+        return probe.compiler_version(cxx)
     except OSError as exc:
         raise ToolchainError(f"cannot run the C++ compiler {cxx}: {exc.strerror}", INSTALL_HINT["gcc"]) from exc
-    return out.stdout.strip() or "unknown"
 
 
-def _check_libcxx(cxx: str) -> None:
+def _check_libcxx(cxx: str, probe: Probe) -> None:
     """clang without libc++ fails deep inside CMake's compiler check; say what to install instead."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "probe.cpp"
-        src.write_text("#include <string>\nint main() { return std::string(\"ok\").size() == 2 ? 0 : 1; }\n")
-        r = subprocess.run([cxx, "-stdlib=libc++", str(src), "-o", str(Path(tmp) / "probe")], capture_output=True, text=True)
-    if r.returncode != 0:
+    if not probe.compiles(cxx, ["-stdlib=libc++"], "#include <string>\nint main() { return std::string(\"ok\").size() == 2 ? 0 : 1; }\n"):
         raise ToolchainError(f"{cxx} cannot build with libc++ (-stdlib=libc++)", INSTALL_HINT["clang"])
 
 
-def toolchain(options: Options, probe: bool) -> Toolchain:
+def toolchain(options: Options, probe: Probe) -> Toolchain:
     if options.toolchain_file is not None:
         return _from_file(options, options.toolchain_file, probe)
     arch = options.arch or host_arch()
@@ -116,19 +107,19 @@ def toolchain(options: Options, probe: bool) -> Toolchain:
     return _native(options, probe)
 
 
-def _cross(options: Options, arch: str, probe: bool) -> Toolchain:
+def _cross(options: Options, arch: str, probe: Probe) -> Toolchain:
     """The target's toolchain, with the build machine's own as `host` (it builds the protoc that runs here)."""
     if options.compiler == "clang":
         raise ToolchainError(f"--arch {arch}: cross builds use Debian's cross g++ for now, not clang", "drop --compiler clang")
     host = _native(replace(options, arch=None), probe)
     triplet = ARCHS[arch][0]
-    cxx, c = _find_cross(arch) if probe else (f"{triplet}-g++", f"{triplet}-gcc")
-    version = _version(cxx) if probe else "(probed on the build host)"
+    cxx, c = _find_cross(arch, probe) if probe.live else (f"{triplet}-g++", f"{triplet}-gcc")
+    version = _version(cxx, probe) if probe.live else "(probed on the build host)"
     notes = [f"cross build for {arch} on this {host_arch()} machine: protoc for {host_arch()} generates the code; "
              f"the {arch} programs run here under qemu-{arch} -L /usr/{triplet}"]
     if options.cxx11_abi is not None:
         notes.append(f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}")
-    if probe and not target_has_openssl(arch):
+    if probe.live and not target_has_openssl(arch):
         notes.append(f"the {arch} OpenSSL is not installed (no libcrypto in /usr/lib/{triplet}): the open channel is not built "
                      f"(to build it: {openssl_hint(arch)})")
     # pkg-config would hand FindOpenSSL the host's library folder: it reads the target's .pc files only.
@@ -143,7 +134,7 @@ def _cmake_set(text: str, name: str) -> str:
     return m.group(1) if m else ""
 
 
-def _from_file(options: Options, path: Path, probe: bool) -> Toolchain:
+def _from_file(options: Options, path: Path, probe: Probe) -> Toolchain:
     """A user's CMake toolchain file: it names the compilers and the target; the driver passes it as
     it is (CMAKE_TOOLCHAIN_FILE) and builds protobuf for this machine too, whose protoc generates."""
     import hashlib
@@ -156,23 +147,23 @@ def _from_file(options: Options, path: Path, probe: bool) -> Toolchain:
     named = _cmake_set(text, "CMAKE_CXX_COMPILER")
     host = _native(replace(options, arch=None, toolchain_file=None), probe)
     cxx, version = named or "(the toolchain file's)", "(from the toolchain file)"
-    if probe and named and "$" not in named:
-        found = shutil.which(named)
+    if probe.live and named and "$" not in named:
+        found = probe.which(named)
         if found is None:
             raise ToolchainError(f"--toolchain-file {path}: its CMAKE_CXX_COMPILER {named} is not found",
                                  cross_hint(arch) if arch in ARCHS and arch != host_arch() else "install it, or fix the toolchain file")
-        cxx, version = found, _version(found)
+        cxx, version = found, _version(found, probe)
     return Toolchain(os="linux", compiler="gcc", cxx=cxx, version=version, bin_dir="Bin/Linux", cxx11_abi=options.cxx11_abi, arch=arch, host=host,
                      toolchain_file=str(path), toolchain_digest=hashlib.sha256(data).hexdigest(),
                      notes=(f"cross build with the toolchain file {path} (for {arch}): protoc for {host_arch()} generates the code",))
 
 
-def _native(options: Options, probe: bool) -> Toolchain:
+def _native(options: Options, probe: Probe) -> Toolchain:
     compiler = options.compiler or "gcc"
-    cxx = _find(compiler) if probe else ("clang++" if compiler == "clang" else "g++")
-    if probe and compiler == "clang":
-        _check_libcxx(cxx)
-    version = _version(cxx) if probe else "(probed on the build host)"
+    cxx = find(compiler, probe) if probe.live else ("clang++" if compiler == "clang" else "g++")
+    if probe.live and compiler == "clang":
+        _check_libcxx(cxx, probe)
+    version = _version(cxx, probe) if probe.live else "(probed on the build host)"
     notes = (f"_GLIBCXX_USE_CXX11_ABI={options.cxx11_abi}",) if options.cxx11_abi is not None else ()
     return Toolchain(os="linux", compiler=compiler, cxx=cxx, version=version, bin_dir="Bin/Linux",
                      stdlib="libc++" if compiler == "clang" else "", cxx11_abi=options.cxx11_abi, arch=host_arch(), notes=notes)

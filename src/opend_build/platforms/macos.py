@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
 from . import Toolchain
 
 if TYPE_CHECKING:
+    from ..host import Probe
     from ..settings import Options
 
 ARCHS = {"arm64": "arm64", "x86_64": "x86_64", "universal2": "arm64;x86_64"}
@@ -18,16 +17,15 @@ DEFAULT_DEPLOYMENT_TARGET = "10.15"  # Xcode 11's floor, the vendor's own macOS 
 OPTIONS: dict[str, tuple[str, ...] | None] = {"--arch": tuple(ARCHS), "--deployment-target": None}
 
 
-def _probe() -> tuple[str, str]:
-    cxx = shutil.which("clang++")
+def _probe(probe: Probe) -> tuple[str, str]:
+    cxx = probe.which("clang++")
     if cxx is None:
         raise ToolchainError("no clang++ found", "install the Xcode command line tools: xcode-select --install")
-    out = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    return cxx, out.splitlines()[0] if out else "unknown"
+    return cxx, probe.version_line(cxx) or "unknown"
 
 
-def toolchain(options: Options, probe: bool) -> Toolchain:
-    cxx, version = _probe() if probe else ("clang++", "(probed on the build host)")
+def toolchain(options: Options, probe: Probe) -> Toolchain:
+    cxx, version = _probe(probe) if probe.live else ("clang++", "(probed on the build host)")
     arch = options.arch or "universal2"
     target = options.deployment_target or DEFAULT_DEPLOYMENT_TARGET
     return Toolchain(

@@ -7,16 +7,13 @@ toolset when that Visual Studio is installed beside the new one. vswhere finds t
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
 from . import MSVC_RUNTIMES, Toolchain
 
 if TYPE_CHECKING:
+    from ..host import Probe
     from ..settings import Options
 
 TOOLSETS = ("v120_xp", "v120", "v140", "v141", "v142", "v143")
@@ -26,14 +23,6 @@ SHIPPED_BY = {"v120_xp": ("Visual Studio 2013", 12), "v120": ("Visual Studio 201
 GENERATORS = {17: "Visual Studio 17 2022", 16: "Visual Studio 16 2019", 15: "Visual Studio 15 2017"}
 # The options Windows takes and their choices.
 OPTIONS: dict[str, tuple[str, ...] | None] = {"--arch": ("x86", "x64"), "--toolset": TOOLSETS, "--runtime": tuple(MSVC_RUNTIMES)}
-
-
-def vswhere() -> list[dict[str, str]]:
-    exe = Path(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)")) / "Microsoft Visual Studio" / "Installer" / "vswhere.exe"
-    if not exe.is_file():
-        return []
-    out = subprocess.run([str(exe), "-all", "-products", "*", "-format", "json"], capture_output=True, text=True)
-    return json.loads(out.stdout or "[]")
 
 
 def bin_dir(arch: str, build_type: str, runtime: str) -> str:
@@ -56,11 +45,11 @@ def choose(toolset: str | None, installs: list[dict[str, str]]) -> tuple[str, st
     return toolset, GENERATORS[newest]
 
 
-def toolchain(options: Options, probe: bool) -> Toolchain:
+def toolchain(options: Options, probe: Probe) -> Toolchain:
     arch = options.arch or "x64"
     runtime = options.runtime or "MD"
-    if probe:
-        toolset, generator = choose(options.toolset, vswhere())
+    if probe.live:
+        toolset, generator = choose(options.toolset, probe.vswhere())
         notes: tuple[str, ...] = ()
     else:
         toolset = options.toolset or "v143"
