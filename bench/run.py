@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from opend_build import archives, runner, sources, tools  # noqa: E402
-from opend_build.sdk import BRANDS, import_closure, open_sdk  # noqa: E402
+from opend_build.sdk import BRANDS, DEFAULT_BRAND, import_closure, open_sdk  # noqa: E402
 
 QUICK_PROTOS = ["InitConnect.proto", "Qot_Sub.proto", "Trd_PlaceOrder.proto", "Qot_GetIpoList.proto"]
 TOUCHED = "Qot_Sub.proto"
@@ -323,7 +323,7 @@ def tool_versions() -> dict[str, str]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sdk", type=Path, help="a vendor SDK folder or archive (default: the open inputs from PyPI)")
-    p.add_argument("--brand", choices=["futu", "moomoo"], default="futu")
+    p.add_argument("--brand", choices=sorted(BRANDS), default=DEFAULT_BRAND)
     p.add_argument("--quick", action="store_true", help="a dozen protocol files instead of all: to check the harness")
     p.add_argument("--skip-manual", action="store_true", help="only build.py's scenarios (ratios to the manual path are left out)")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "opend-bench", help="scratch folder (emptied first)")

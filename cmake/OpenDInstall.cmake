@@ -14,12 +14,6 @@ if(OPEND_SHIPS_PROTOBUF)
   install(FILES "$<TARGET_FILE:opend_protobuf::libprotobuf>" DESTINATION "${OPEND_BIN_DIR}")
   install(PROGRAMS "$<TARGET_FILE:opend_protobuf::protoc>" DESTINATION "${OPEND_BIN_DIR}")
 endif()
-if(NOT OPEND_CHANNEL_DIR)  # the vendor's place: beside the libraries, or on Windows one folder up from <MD|MT>
-  set(OPEND_CHANNEL_DIR "${OPEND_BIN_DIR}")
-  if(WIN32)
-    get_filename_component(OPEND_CHANNEL_DIR "${OPEND_BIN_DIR}" DIRECTORY)
-  endif()
-endif()
 if(OPEND_CHANNEL_LIBS)  # where the vendor puts them, under their own names
   install(FILES ${OPEND_CHANNEL_LIBS} DESTINATION "${OPEND_CHANNEL_DIR}")
 endif()

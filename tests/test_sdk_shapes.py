@@ -152,21 +152,24 @@ def test_package_names_the_libraries_as_the_vendor_does() -> None:
 @pytest.mark.parametrize("argv", [
     ["--os", "linux"], ["--os", "macos", "--build-type", "Debug"], ["--os", "macos"],
     ["--os", "windows", "--arch", "x86", "--runtime", "MT"], ["--os", "windows", "--build-type", "Debug"]])
-def test_cmake_default_bin_dir_agrees_with_the_driver(argv: list[str], tmp_path: Path) -> None:
+def test_configures_without_the_driver_get_its_bin_folder(argv: list[str], tmp_path: Path) -> None:
     """pip wheel (and any configure the driver does not make) lays out Bin/ as the driver would for
-    that OS, build type, arch and runtime: it used to put everything in Bin/Linux everywhere."""
+    that OS, build type, arch and runtime: `build.py inputs` hands CMake the platform modules'
+    answer (it used to put everything in Bin/Linux everywhere, then repeated the rule in CMake)."""
     from conftest import ROOT
 
     from opend_build import options, tools
     from opend_build.platforms import toolchain_for
 
     opts = options.parse(argv)
-    expected = toolchain_for(opts).bin_dir
-    script = tmp_path / "bin_dir.cmake"
-    script.write_text(f'include("{(ROOT / "cmake/OpenDBinDir.cmake").as_posix()}")\n'
-                      f'opend_default_bin_dir("{opts.os}" "{opts.build_type}" "{opts.arch or "x64"}" "{opts.runtime or "MD"}" d)\nmessage("${{d}}")\n')
-    r = subprocess.run([tools.cmake(os.environ), "-P", str(script)], capture_output=True, text=True)
-    assert r.returncode == 0 and r.stderr.strip() == expected, r.stderr
+    tc = toolchain_for(opts)
+    r = run_driver("inputs", *argv)
+    assert r.returncode == 0, r.output
+    script = tmp_path / "inputs.cmake"
+    script.write_text(f"{r.stdout}\nmessage(\"${{OPEND_BIN_DIR}}|${{OPEND_CHANNEL_DIR}}\")\n")
+    c = subprocess.run([tools.cmake(os.environ), "-P", str(script)], capture_output=True, text=True)
+    assert c.returncode == 0 and c.stderr.strip().splitlines()[-1] == f"{tc.bin_dir}|{tc.channel_dir}", c.stderr
+    assert (ROOT / "cmake" / "OpenDInputs.cmake").read_text().count("--build-type") == 1
 
 
 def test_no_op_skip_needs_ninja(tmp_path: Path) -> None:

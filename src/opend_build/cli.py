@@ -16,7 +16,7 @@ from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
 from .runner import Runner, write_json
-from .sdk import BRANDS
+from .sdk import BRANDS, DEFAULT_BRAND
 from .summary import Summary
 
 
@@ -107,6 +107,11 @@ def run_inputs(options: Options, env: Mapping[str, str]) -> int:
     Runner(None, options.verbose, options.lock_timeout, stream=sys.stderr, env=env).execute(resolved.prepare, log)
     for key, value in inputs_mod.cmake_entries(resolved).items():
         print(f'set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)')
+    # Where the SDK's shape puts the libraries for this OS, build type, arch and runtime; a value the
+    # configure was given (Conan's, a preset's) stays.
+    toolchain = toolchain_for(options)
+    for key, value in (("OPEND_BIN_DIR", toolchain.bin_dir), ("OPEND_CHANNEL_DIR", toolchain.channel_dir)):
+        print(f'if("${{{key}}}" STREQUAL "")\n  set({key} [==[{value}]==] CACHE STRING "from opend-build inputs" FORCE)\nendif()')
     return 0
 
 
@@ -117,7 +122,7 @@ def run_verify(options: Options, env: Mapping[str, str]) -> int:
 
     arch = linux.target_arch(options) if options.os == "linux" else ""
     cross = arch if options.os == "linux" and (options.toolchain_file or arch != linux.host_arch()) else ""
-    out = options.out or host.cwd() / default_out(BRANDS[options.brand or "futu"], options.os, options.build_type, cross)
+    out = options.out or host.cwd() / default_out(BRANDS[options.brand or DEFAULT_BRAND], options.os, options.build_type, cross)
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
     if options.reproduce:

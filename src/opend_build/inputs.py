@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from . import archives, protobuf, protobuf_src, sources
 from .errors import SdkError, UsageError
 from .protobuf import Protobuf
-from .sdk import BRANDS, SdkTree, channel_for, open_sdk
+from .sdk import BRANDS, DEFAULT_BRAND, SdkTree, channel_for, open_sdk
 from .settings import Options
 from .steps import Action, Present, Step, action_step
 
@@ -40,10 +40,9 @@ class Inputs:
 
 def _default(options: Options, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
     pins = sources.load_pins()
-    brand = options.brand or "futu"
+    brand = options.brand or DEFAULT_BRAND
     proto_pin = pins[brand]
-    prepare = [sources.fetch_step(brand, proto_pin, cache), sources.unpack_pin_step(brand, proto_pin, cache, ".proto")]
-    pb = protobuf.choose(options, None, prepare, pins, env, cache, digests)
+    pb = protobuf.choose(options, None, pins, env, cache, digests)
     channel, why = choose_channel(options.channel, False, "no SDK", options.os)
     return Inputs(
         brand=brand,
@@ -56,7 +55,7 @@ def _default(options: Options, env: Mapping[str, str], cache: Path, digests: sou
         source_dir=None,
         protobuf=pb,
         channel_libs=(),
-        prepare=tuple(prepare),
+        prepare=(sources.fetch_step(brand, proto_pin, cache), sources.unpack_pin_step(brand, proto_pin, cache, ".proto"), *pb.steps),
         channel=channel,
         channel_why=why,
         record={"origin": "pypi", "packages": [_pin_record(proto_pin), *_protobuf_packages(pb, pins)], "protobuf": _protobuf_record(pb)},
@@ -86,8 +85,7 @@ def sdk_location(sdk_path: Path, tree: SdkTree, cache: Path, digests: sources.Di
     return (unpacked / tree.root if tree.root else unpacked), sdk_sha, (step,)
 
 
-def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path, prepare: list[Step], cache: Path,
-                       digests: sources.Digests) -> Protobuf:
+def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path, cache: Path, digests: sources.Digests) -> Protobuf:
     """The protobuf source inside an SDK archive, planned from the archive alone (nothing of it is
     on disk before the SDK's unpack step runs): a tarball is described by its content digest; an
     unpacked src/ folder is read where the SDK's unpack puts it, its version from its headers."""
@@ -97,7 +95,7 @@ def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path,
     if archives.is_archive(inner):
         m = member(tree.protobuf or "")
         described = digests.get(sdk_path, f"protobuf:{m}", lambda: archives.digest_member(sdk_path, m, protobuf_src.describe_stream))
-        return protobuf.source(inner, prepare, cache, digests, (described[0], described[1]))
+        return protobuf.source(inner, cache, digests, (described[0], described[1]))
     headers = {h: member(f"{tree.protobuf}/{h}") for h in tree.protobuf_headers}
     version = digests.get(sdk_path, f"protobuf-version:{tree.protobuf}", lambda: protobuf_src.version_in_archive(sdk_path, headers))
     # Keyed by the SDK archive's content, which fixes the folder's; unpacked with the SDK.
@@ -107,17 +105,15 @@ def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path,
 def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand, archives.limits(env))
     root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache, digests)
-    prepare: list[Step] = list(unpack)
-
     sdk_protobuf = None
     if tree.protobuf is not None and options.protobuf is None:
         inner = root / tree.protobuf
         if sdk_path.is_dir():
-            sdk_protobuf = protobuf.source(inner, prepare, cache, digests)  # its tarball, or its unpacked src/ folder
+            sdk_protobuf = protobuf.source(inner, cache, digests)  # its tarball, or its unpacked src/ folder
         else:
-            sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, prepare, cache, digests)
+            sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, cache, digests)
     pins = sources.load_pins()
-    pb = protobuf.choose(options, sdk_protobuf, prepare, pins, env, cache, digests)
+    pb = protobuf.choose(options, sdk_protobuf, pins, env, cache, digests)
     notes = []
     if tree.protobuf is None and options.protobuf is None:
         notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
@@ -147,7 +143,7 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         source_dir=root / "Src" / tree.lib if has_src else None,
         protobuf=pb,
         channel_libs=tuple(root / c for c in vendor_libs),
-        prepare=tuple(prepare),
+        prepare=(*unpack, *pb.steps),
         channel_source_dir=root.joinpath(*channel_src) if channel_src else None,
         channel=channel,
         channel_why=why,

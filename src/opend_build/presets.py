@@ -10,6 +10,7 @@ from typing import Any
 
 from .options import parse
 from .platforms import toolchain_for
+from .sdk import BRANDS
 
 # (preset name, driver arguments)
 CONFIGURATIONS: list[tuple[str, list[str]]] = [
@@ -48,7 +49,7 @@ def presets() -> dict[str, Any]:
         "binaryDir": "${sourceDir}/build/${presetName}",
         "installDir": "${sourceDir}/out/${presetName}",
     }]
-    configure += [_preset(name, argv, brand) for name, argv in CONFIGURATIONS for brand in ("futu", "moomoo")]
+    configure += [_preset(name, argv, brand) for name, argv in CONFIGURATIONS for brand in BRANDS]
     build = [{"name": p["name"], "configurePreset": p["name"], "configuration": "Release"} for p in configure[1:]]
     return {"version": 6, "cmakeMinimumRequired": {"major": 3, "minor": 25, "patch": 0}, "configurePresets": configure, "buildPresets": build}
 

@@ -47,6 +47,7 @@ class Protobuf:
     pin: str = ""  # build from a pinned PyPI source: the pin's name in proto/inputs.json
     abseil: Path | None = None  # build, 22 and later: the abseil-cpp folder (holding absl/)
     utf8_range: Path | None = None  # build, 22 and later: the utf8_range folder
+    steps: tuple[Step, ...] = ()  # build: what fetches and unpacks its source (the plan's input steps)
 
     @property
     def cxx_standard(self) -> int | None:
@@ -183,23 +184,23 @@ def installed_version(env: dict[str, str], target_os: str) -> str | None:
 # --- where the protobuf comes from: --protobuf, the SDK's own source, or the pinned default -----
 
 
-def _pinned(name: str, pins: dict[str, sources.Pin], prepare: list[Step], cache: Path) -> Protobuf:
+def _pinned(name: str, pins: dict[str, sources.Pin], cache: Path) -> Protobuf:
     """A pinned protobuf source from PyPI, unpacked by content digest like an SDK's protobuf
     tarball: equal sources share one folder and therefore one protobuf build. From 22 on the pin
     is a bundle: protobuf with the abseil-cpp and utf8_range it needs, side by side."""
     pin = pins[name]
     dest = protobuf_src.unpack_dir(pin.src_digest, cache)
     bundle = pin.layout == "bundle"
-    prepare += [
+    steps = (
         sources.fetch_step(name, pin, cache),
         action_step("inputs", f"unpack protobuf{' with abseil-cpp and utf8_range' if bundle else ''} sources from {pin.filename}", Action.UNPACK_PROTOBUF,
                     Present(str(dest)), archive=sources.download_path(pin, cache), dest=dest, digest=pin.src_digest, bundle=pin.subdir if bundle else ""),
-    ]
+    )
     origin = f"PyPI {pin.project} {pin.version} ({pin.filename}, sha256 {pin.sha256[:12]}...)"
     if bundle:
         return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest / "protobuf" / "src", pin=name,
-                        abseil=dest / "abseil-cpp", utf8_range=dest / "protobuf" / "third_party" / "utf8_range")
-    return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name)
+                        abseil=dest / "abseil-cpp", utf8_range=dest / "protobuf" / "third_party" / "utf8_range", steps=steps)
+    return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name, steps=steps)
 
 
 def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
@@ -211,29 +212,29 @@ def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
     return installed(None, [p / "include" for p in prefixes], which_protoc(env))
 
 
-def choose(options: Options, sdk_protobuf: Protobuf | None, prepare: list[Step], pins: dict[str, sources.Pin], env: Mapping[str, str],
+def choose(options: Options, sdk_protobuf: Protobuf | None, pins: dict[str, sources.Pin], env: Mapping[str, str],
            cache: Path, digests: sources.Digests) -> Protobuf:
-    """--protobuf, or without it the SDK's own protobuf source, or the pinned default. Steps that
-    fetch and unpack a source are appended to `prepare`."""
+    """--protobuf, or without it the SDK's own protobuf source, or the pinned default; the steps
+    that fetch and unpack its source come with it (`Protobuf.steps`)."""
     value = options.protobuf
     if value is None:
-        return sdk_protobuf or _pinned("protobuf", pins, prepare, cache)
+        return sdk_protobuf or _pinned("protobuf", pins, cache)
     if value == SYSTEM:
         return _system(options, env)
     if PINNED_VERSION.match(value):
         if f"protobuf-{value}" not in pins:
             raise unknown_version(value, sources.protobuf_versions(pins))
-        return _pinned(f"protobuf-{value}", pins, prepare, cache)
+        return _pinned(f"protobuf-{value}", pins, cache)
     path = host.expand(Path(value), env)
     if not path.exists():
         raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
                                   f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
     if path.is_dir() and is_installed_prefix(path):
         return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
-    return source(path, prepare, cache, digests)
+    return source(path, cache, digests)
 
 
-def source(path: Path, prepare: list[Step], cache: Path, digests: sources.Digests, described: tuple[str, str | None] | None = None) -> Protobuf:
+def source(path: Path, cache: Path, digests: sources.Digests, described: tuple[str, str | None] | None = None) -> Protobuf:
     """A protobuf source to build: an archive (unpacked by a step) or a folder.
 
     An archive is known by the digest of its C++ sources, so equal sources share one protobuf
@@ -241,9 +242,9 @@ def source(path: Path, prepare: list[Step], cache: Path, digests: sources.Digest
     if archives.is_archive(path):
         digest, version = described or digests.get(path, "protobuf", lambda: protobuf_src.describe_archive(path))
         dest = protobuf_src.unpack_dir(digest, cache)
-        prepare.append(action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, Present(str(dest)), archive=path, dest=dest,
-                                   digest=digest))
-        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest)
+        unpack = action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, Present(str(dest)), archive=path, dest=dest,
+                             digest=digest)
+        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest, steps=(unpack,))
     src = protobuf_src.find_src(path)
     if src is None:
         raise ProtobufSourceError(

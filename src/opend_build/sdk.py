@@ -15,7 +15,8 @@ from . import archives
 from .errors import SdkError
 from .protobuf_src import VERSION_HEADERS
 
-BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}
+BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}  # the one brand table: brand -> library name
+DEFAULT_BRAND = "futu"  # without an SDK (and so no brand to detect)
 PROTOBUF_ARCHIVE = re.compile(r"^protobuf(-all|-cpp)?-\d+\.\d+\.\d+\.(tar\.gz|tgz|zip)$", re.I)
 VERSION = re.compile(r"(\d+(?:\.\d+){1,3})")
 COMPILED = (".cpp", ".cc", ".c", ".cxx")
