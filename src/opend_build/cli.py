@@ -12,7 +12,7 @@ from types import FrameType
 
 from . import inputs as inputs_mod
 from . import manifest, sources, tools
-from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
@@ -43,12 +43,6 @@ def build_plan(options: Options) -> Plan:
     toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
     env = dict(os.environ)
     inputs = inputs_mod.resolve(options, env)
-    if toolchain.cross and inputs.protobuf.provider == "installed":
-        raise ProtobufSourceError(
-            f"--protobuf {options.protobuf}: an installed protobuf is not supported for a cross build (--arch {toolchain.arch}) yet: "
-            "its library would have to be the target's and its protoc this machine's",
-            f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
-        )
     sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
     found = Tools(or_missing(tools.cmake, lambda: "cmake"), or_missing(tools.ninja, lambda: "ninja"), sccache)
     return make_plan(options, toolchain, inputs, sources.cache_root(env), found, Path.cwd(),

@@ -200,6 +200,7 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_ABSEIL_SOURCE_DIR": pb.abseil.as_posix() if pb.abseil else "",
         "OPEND_UTF8_RANGE_SOURCE_DIR": pb.utf8_range.as_posix() if pb.utf8_range else "",
         "OPEND_PROTOBUF_PREFIX": pb.prefix.as_posix() if pb.prefix else "",
+        **({"OPEND_HOST_PROTOC": pb.host_protoc.as_posix()} if pb.host_protoc else {}),  # an installed protobuf, cross: this machine's protoc
         "OPEND_PROTOBUF_VERSION": pb.version,
         "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),
         "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),
