@@ -122,6 +122,7 @@ def test_cross_system_protobuf_plan_and_refusals(tmp_path: Path) -> None:
     configure = next(line for line in r.stdout.splitlines() if "-DOPEND_PROTOBUF_PROVIDER=installed" in line)
     assert f"-DOPEND_HOST_PROTOC={SYSTEM_PROTOC}" in configure and f"-DProtobuf_PROTOC_EXECUTABLE={SYSTEM_PROTOC}" in configure
     assert "[protobuf]" not in r.stdout  # nothing of protobuf is built, for either machine
+    assert f"not needed: nothing of protobuf is built, this machine's installed protoc {SYSTEM_PROTOC} generates" in r.stdout
 
     mismatch = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path,
                           env=fake_protoc(tmp_path / "old", "libprotoc 3.19.0"))
