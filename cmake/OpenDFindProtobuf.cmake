@@ -46,8 +46,11 @@ macro(opend_find_installed_protobuf prefix expected out_version)
   if(NOT Protobuf_FOUND OR NOT TARGET protobuf::libprotobuf)
     message(FATAL_ERROR "opend-build: protobuf: no installed protobuf found (looked in '${prefix}' and CMake's default places); what to do: install it (Debian: libprotobuf-dev protobuf-compiler) or pass its prefix")
   endif()
-  # The protoc: the package's own target, else the one beside its headers, else on PATH.
-  if(TARGET protobuf::protoc)
+  # The protoc: a cross build's OPEND_HOST_PROTOC (the package's own is the target's, which cannot
+  # run here), else the package's own target, else the one beside its headers, else on PATH.
+  if(OPEND_HOST_PROTOC)
+    set(_opend_protoc "${OPEND_HOST_PROTOC}")
+  elseif(TARGET protobuf::protoc)
     get_target_property(_opend_protoc protobuf::protoc IMPORTED_LOCATION)
     if(NOT _opend_protoc)
       get_target_property(_opend_imported_configs protobuf::protoc IMPORTED_CONFIGURATIONS)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, must_build, run_driver
+from test_floor import elf_files, readelf_glibc
 
 from opend_build import options
 from opend_build.inputs import resolve
@@ -91,10 +92,55 @@ def test_cross_refusals(tmp_path: Path) -> None:
     assert "linux: x86_64|aarch64" in help_text
     if linux.host_arch() != "x86_64":
         return
-    system = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path)
-    if "no protobuf is installed here" not in system.stderr:  # Debian's libprotobuf-dev present: the cross refusal
-        assert system.returncode == 4 and "not supported for a cross build (--arch aarch64)" in system.stderr, system.output
-        assert "drop --protobuf system" in system.stderr
+
+
+TARGET_PROTOBUF = Path(f"/usr/lib/{TRIPLET}/libprotobuf.so")
+SYSTEM_PROTOC = shutil.which("protoc")
+needs_target_protobuf = pytest.mark.skipif(not (TARGET_PROTOBUF.is_file() and SYSTEM_PROTOC and Path("/usr/include/google/protobuf/message.h").is_file()),
+                                           reason="needs libprotobuf-dev:arm64 and protobuf-compiler (tests/run.py installs them)")
+
+
+def fake_protoc(folder: Path, says: str) -> dict[str, str]:
+    """A PATH whose first protoc reports another version than the installed protobuf."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "protoc"
+    exe.write_text(f"#!/bin/sh\necho '{says}'\n")
+    exe.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+@on_x86_64
+@needs_target_protobuf
+def test_cross_system_protobuf_plan_and_refusals(tmp_path: Path) -> None:
+    """--protobuf system for aarch64: the target's libprotobuf (Debian's multiarch folder), the
+    headers every architecture shares, this machine's protoc generating (OPEND_HOST_PROTOC), no
+    protobuf build at all; a protoc of another version, or a prefix whose library is this
+    machine's, is refused before anything runs (exit 4) with what to do."""
+    r = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0, r.output
+    assert f"the aarch64 library {TARGET_PROTOBUF}, headers in /usr/include; this machine's protoc {SYSTEM_PROTOC} generates" in r.stdout
+    configure = next(line for line in r.stdout.splitlines() if "-DOPEND_PROTOBUF_PROVIDER=installed" in line)
+    assert f"-DOPEND_HOST_PROTOC={SYSTEM_PROTOC}" in configure and f"-DProtobuf_PROTOC_EXECUTABLE={SYSTEM_PROTOC}" in configure
+    assert "[protobuf]" not in r.stdout  # nothing of protobuf is built, for either machine
+    assert f"not needed: nothing of protobuf is built, this machine's installed protoc {SYSTEM_PROTOC} generates" in r.stdout
+
+    mismatch = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path,
+                          env=fake_protoc(tmp_path / "old", "libprotoc 3.19.0"))
+    assert mismatch.returncode == 4, mismatch.output
+    assert "this machine's protoc" in mismatch.stderr and "is protobuf 3.19.0, the aarch64 library" in mismatch.stderr, mismatch.stderr
+    assert "apt-get install protobuf-compiler libprotobuf-dev:arm64" in mismatch.stderr and "Traceback" not in mismatch.output
+
+    # A prefix: the target's library and headers in it, this machine's protoc from PATH.
+    good, wrong = tmp_path / "arm-prefix", tmp_path / "x86-prefix"
+    for prefix, lib in ((good, Path(f"/usr/lib/{TRIPLET}")), (wrong, Path("/usr/lib/x86_64-linux-gnu"))):
+        prefix.mkdir()
+        (prefix / "include").symlink_to("/usr/include")
+        (prefix / "lib").mkdir()
+        (prefix / "lib" / "libprotobuf.so").symlink_to(lib / "libprotobuf.so")
+    p = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(good), "--dry-run", cwd=tmp_path)
+    assert p.returncode == 0 and f"-DOPEND_PROTOBUF_PREFIX={good}" in p.stdout and f"-DOPEND_HOST_PROTOC={SYSTEM_PROTOC}" in p.stdout, p.output
+    x86 = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(wrong), "--dry-run", cwd=tmp_path)
+    assert x86.returncode == 4 and "is a x86_64 library, not aarch64" in x86.stderr, x86.output
 
 
 @on_x86_64
@@ -176,6 +222,33 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
     return work / "consumer"
 
 
+@pytest.mark.build
+@on_x86_64
+@pytest.mark.skipif(CROSS is None, reason="needs g++-aarch64-linux-gnu (tests/run.py installs it)")
+@needs_target_protobuf
+def test_aarch64_system_protobuf_build_runs_under_qemu(small_sdk: Path, work: Path, tmp_path: Path) -> None:
+    """--protobuf system for aarch64 (Debug, the small SDK): no protobuf is built for either machine;
+    Debian's x86-64 protoc generates, the library links Debian's aarch64 libprotobuf, and the
+    consumer, cross-compiled against the output, round-trips a message under QEMU."""
+    out = work / "out" / "cross-aarch64-system"
+    r = must_build("--os", "linux", "--arch", "aarch64", "--sdk", str(small_sdk), "--protobuf", "system", "--out", str(out),
+                   summary=tmp_path / "s.json", timeout=1800)
+    assert "[protobuf]" not in r.stdout and r.summary is not None and r.summary["phases"].get("protobuf", {}).get("steps", 0) == 0, r.stdout[-2000:]
+    manifest = json.loads((out / "build-manifest.json").read_text())
+    assert manifest["inputs"]["protobuf"]["provider"] == "installed" and manifest["protobuf_version"] == "3.21.12", manifest["inputs"]["protobuf"]
+    assert str(TARGET_PROTOBUF) in manifest["inputs"]["protobuf"]["origin"] and manifest["toolchain"]["arch"] == "aarch64"
+    bin_dir = out / "Bin/Linux"
+    assert not (bin_dir / "protoc").exists() and not (bin_dir / "libprotobuf.a").exists()  # protobuf is the system's: not shipped
+    assert archive_machines(bin_dir / "libFTAPI.a", tmp_path) == {"AArch64"}
+    exe = cross_consumer(out, tmp_path / "consumer")
+    assert elf_machine(exe) == "AArch64"
+    needed = subprocess.run(["readelf", "-d", str(exe)], capture_output=True, text=True, check=True).stdout
+    assert "libprotobuf.so.32" in needed  # Debian's aarch64 runtime, the one the code was generated for
+    run = qemu(exe)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "round-trip ok" in run.stdout and "library ok" in run.stdout, run.stdout
+
+
 def qemu(exe: Path, *args: str, opend: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     """An aarch64 program run here: qemu-user with the cross toolchain's libc and loader (-L); the
     environment reaches the guest as it is (OPEND_TEST_OPEND: the OpenD the consumer connects to)."""
@@ -230,6 +303,13 @@ def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_ta
     assert doc.returncode == 0 and f"{TRIPLET}-g++: ELF arm64" in doc.stdout and "Bin/Linux/libFTAPI.a: ELF arm64" in doc.stdout, doc.output
     assert "link with this toolchain as they are" in doc.stdout, doc.output
     assert "needs rebuild: architecture arm64, this toolchain targets x86_64" in run_driver("doctor", "--out", str(out)).stdout
+    # Where it runs: the newest GLIBC_ version the aarch64 protoc (and channel) need, as readelf reads them.
+    floor = manifest["runs_on"]
+    by_readelf = {p.relative_to(out).as_posix(): g for p in elf_files(out) if (g := readelf_glibc(p))}
+    assert "Bin/Linux/protoc" in by_readelf and floor["files"] == by_readelf and floor["arch"] == "aarch64", floor
+    assert floor["glibc"] == max(by_readelf.values(), key=lambda v: tuple(map(int, v.split("."))))
+    assert f"runs on:  aarch64 Linux with glibc {floor['glibc']} or newer" in r.stdout
+    assert f"runs here: not natively: it needs aarch64 Linux with glibc {floor['glibc']} or newer" in doc.stdout, doc.stdout
 
     # The consumer, cross-compiled against the output, runs under QEMU.
     exe = cross_consumer(out, tmp_path / "consumer")

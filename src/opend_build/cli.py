@@ -11,7 +11,7 @@ from types import FrameType
 
 from . import host, manifest, sources, tools
 from . import inputs as inputs_mod
-from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
 from .platforms import toolchain_for
@@ -43,13 +43,7 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
 
     probe = host.Probe(env if options.os == here else None)
     toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
-    inputs = inputs_mod.resolve(options, env)
-    if toolchain.cross and inputs.protobuf.provider == "installed":
-        raise ProtobufSourceError(
-            f"--protobuf {options.protobuf}: an installed protobuf is not supported for a cross build (--arch {toolchain.arch}) yet: "
-            "its library would have to be the target's and its protoc this machine's",
-            f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
-        )
+    inputs = inputs_mod.resolve(options, env, probe)
     sccache = "" if options.cache != "sccache" else (or_missing(lambda: tools.sccache(env), lambda: "sccache") if options.os == here else "sccache")
     found = Tools(or_missing(lambda: tools.cmake(env), lambda: "cmake"), or_missing(lambda: tools.ninja(env), lambda: "ninja"), sccache)
     return make_plan(options, toolchain, inputs, sources.cache_root(env), found, host.cwd(),

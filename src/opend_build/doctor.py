@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import host, protobuf
+from . import elf, host, manifest, protobuf
 
 ELF_MACHINES = {0x03: "x86", 0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm"}
 MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64", 0x07: "x86"}
@@ -163,7 +163,40 @@ def report(sdk_root: Path, host_os: str, cxx: str, flags: list[str], env: Mappin
         say(f"  if your application links protobuf {here}, it cannot also link {pb} (two runtimes in one binary): "
             f"build against {here} with: {rebuild} --protobuf system")
     say("verdict: " + ("the prebuilt libraries link with this toolchain as they are" if ok_all else "rebuild with: " + rebuild))
+    if (sdk_root / manifest.NAME).is_file():
+        say(runs_here(manifest.read(sdk_root).get("runs_on"), host_os))
     return ok_all
+
+
+def runs_here(floor: dict | None, host_os: str, glibc: str | None = None, arch: str | None = None) -> str:  # type: ignore[type-arg]
+    """An output's floor (its manifest's runs_on) against this machine: can it run the outputs?
+    `glibc` and `arch` are this machine's (read here when not given)."""
+    from .platforms import linux
+
+    if not floor:
+        return "runs here: the manifest records no system floor (a Windows output, or one built before opend-build recorded it)"
+    needs = manifest.runs_on_line(floor)
+    if floor.get("macos"):
+        import platform
+
+        here = platform.mac_ver()[0] if host_os == "macos" else ""
+        if not here:
+            return f"runs here: no: it needs {needs}; this machine is not macOS"
+        ok = elf.version_key(here) >= elf.version_key(str(floor["macos"]))
+        return f"runs here: {'yes' if ok else 'no'}: it needs {needs}; this machine is macOS {here}"
+    glibc = glibc if glibc is not None else elf.this_glibc()
+    arch = arch or linux.host_arch()
+    if host_os != "linux" or not glibc:
+        return f"runs here: no: it needs {needs}; this machine is {'not Linux' if host_os != 'linux' else 'Linux without glibc'}"
+    new_enough = elf.version_key(glibc) >= elf.version_key(str(floor["glibc"]))
+    target = str(floor.get("arch") or arch)
+    if target != arch:
+        return (f"runs here: not natively: it needs {needs}; this machine is {arch} (glibc {glibc}): run it on a {target} machine "
+                f"with glibc {floor['glibc']} or newer, or here under qemu-{target}")
+    if new_enough:
+        return f"runs here: yes: it needs {needs}; this machine has glibc {glibc}"
+    return (f"runs here: no: it needs {needs}; this machine has glibc {glibc}: run it on a newer system, "
+            "or build it on a machine with the oldest glibc it must run on (the floor is the build machine's glibc)")
 
 
 def machine(host_os: str, compiler: str | None, env: Mapping[str, str], probe: host.Probe, say=print) -> bool:  # type: ignore[no-untyped-def]

@@ -109,6 +109,7 @@ class Probe:
         return which(name, self.env) if self.env is not None else None
 
     def _run(self, argv: list[str], timeout: float = 60) -> Completed[str]:
+        assert self.env is not None, "a probe of another machine runs nothing"
         self.ran.append(" ".join(argv))
         return run(argv, timeout=timeout)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from . import archives, protobuf, protobuf_src, sources
+from . import archives, host, protobuf, protobuf_src, sources
 from .errors import SdkError, UsageError
 from .protobuf import Protobuf
 from .sdk import BRANDS, DEFAULT_BRAND, SdkTree, channel_for, open_sdk
@@ -38,11 +38,11 @@ class Inputs:
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
 
-def _default(options: Options, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
+def _default(options: Options, env: Mapping[str, str], cache: Path, digests: sources.Digests, probe: host.Probe) -> Inputs:
     pins = sources.load_pins()
     brand = options.brand or DEFAULT_BRAND
     proto_pin = pins[brand]
-    pb = protobuf.choose(options, None, pins, env, cache, digests)
+    pb = protobuf.choose(options, None, pins, env, cache, digests, probe)
     channel, why = choose_channel(options.channel, False, "no SDK", options.os)
     return Inputs(
         brand=brand,
@@ -102,7 +102,7 @@ def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path,
     return Protobuf("build", version or "", f"{tree.protobuf} in {sdk_path.name}", f"sdk:{sdk_sha}:{tree.protobuf}", src=inner)
 
 
-def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path, digests: sources.Digests) -> Inputs:
+def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path, digests: sources.Digests, probe: host.Probe) -> Inputs:
     tree: SdkTree = open_sdk(sdk_path, options.brand, archives.limits(env))
     root, sdk_sha, unpack = sdk_location(sdk_path, tree, cache, digests)
     sdk_protobuf = None
@@ -113,7 +113,7 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         else:
             sdk_protobuf = _archived_protobuf(sdk_path, sdk_sha, tree, inner, cache, digests)
     pins = sources.load_pins()
-    pb = protobuf.choose(options, sdk_protobuf, pins, env, cache, digests)
+    pb = protobuf.choose(options, sdk_protobuf, pins, env, cache, digests, probe)
     notes = []
     if tree.protobuf is None and options.protobuf is None:
         notes.append(f"the SDK carries no protobuf source: the pinned default {pb.version} is built (--protobuf chooses another)")
@@ -173,13 +173,15 @@ def choose_channel(asked: str | None, vendor_has_one: bool, looked: str, target_
                     "without it no channel is shipped")
 
 
-def resolve(options: Options, env: Mapping[str, str]) -> Inputs:
+def resolve(options: Options, env: Mapping[str, str], probe: host.Probe | None = None) -> Inputs:
     """The inputs for `options`; `env` is the environment of the run (the cache folder, where CMake
     would look for an installed protobuf: CMAKE_PREFIX_PATH). Archive digests computed here are
-    written by the last of the steps returned (`sources.Digests`), never here."""
+    written by the last of the steps returned (`sources.Digests`), never here. `probe` runs what
+    must be asked of this machine (an installed protoc's version), and lists it for the plan."""
+    probe = probe or host.Probe(env)
     cache = sources.cache_root(env)
     digests = sources.Digests(cache)
-    found = _from_sdk(options, options.sdk, env, cache, digests) if options.sdk else _default(options, env, cache, digests)
+    found = _from_sdk(options, options.sdk, env, cache, digests, probe) if options.sdk else _default(options, env, cache, digests, probe)
     return replace(found, prepare=found.prepare + digests.steps())
 
 
@@ -198,6 +200,7 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_ABSEIL_SOURCE_DIR": pb.abseil.as_posix() if pb.abseil else "",
         "OPEND_UTF8_RANGE_SOURCE_DIR": pb.utf8_range.as_posix() if pb.utf8_range else "",
         "OPEND_PROTOBUF_PREFIX": pb.prefix.as_posix() if pb.prefix else "",
+        **({"OPEND_HOST_PROTOC": pb.host_protoc.as_posix()} if pb.host_protoc else {}),  # an installed protobuf, cross: this machine's protoc
         "OPEND_PROTOBUF_VERSION": pb.version,
         "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),
         "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from . import __version__, file_api, sbom
+from . import __version__, elf, file_api, sbom
 
 NAME = "build-manifest.json"
 
@@ -56,6 +56,7 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
         "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk"), **_arch(plan.toolchain)},
         "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
         "linked": linked(out_dir, plan.lib),
+        "runs_on": runs_on(plan, out_dir, [str(o["path"]) for o in outputs]),
         # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
         "reproducibility": {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
                             "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()},
@@ -73,6 +74,32 @@ def linked(out_dir: Path, lib: str) -> list[dict[str, str]]:
     sources, zlib), with the versions CMake found."""
     usage = _usage(out_dir, lib)
     return [{"name": name, "version": str(usage[key])} for name, key in (("openssl", "openssl_version"), ("zlib", "zlib_version")) if usage.get(key)]
+
+
+def runs_on(plan, out_dir: Path, paths: list[str]) -> dict[str, object] | None:  # type: ignore[no-untyped-def]
+    """The oldest system the outputs load on. Linux: the newest glibc (and libstdc++) symbol
+    version the executables and shared objects need, read from their bytes (elf.py). macOS: the
+    deployment target the configure set (CMAKE_OSX_DEPLOYMENT_TARGET), which every object carries
+    as its minimum OS version. Windows: None (no such floor is recorded)."""
+    if plan.os == "macos":
+        return {"macos": plan.toolchain.deployment_target, "how": "the deployment target the configure set (CMAKE_OSX_DEPLOYMENT_TARGET)"}
+    if plan.os != "linux":
+        return None
+    found = elf.floor(out_dir, paths)
+    return {**found, "arch": plan.toolchain.arch} if found else None
+
+
+def runs_on_line(floor: dict[str, object] | None) -> str:
+    """The manifest's runs_on in words: 'x86_64 Linux with glibc 2.34 or newer (GLIBC_2.34:
+    Bin/Linux/protoc), libstdc++ GLIBCXX_3.4.30 or newer'; '' when the manifest records none."""
+    if not floor:
+        return ""
+    if floor.get("macos"):
+        return f"macOS {floor['macos']} or newer (the deployment target)"
+    needed_by = ", ".join(floor.get("glibc_needed_by") or [])  # type: ignore[arg-type]
+    line = f"{floor.get('arch') or ''} Linux with glibc {floor['glibc']} or newer".lstrip()
+    line += f" (GLIBC_{floor['glibc']}: {needed_by})" if needed_by else ""
+    return line + (f", libstdc++ GLIBCXX_{floor['libstdcxx']} or newer" if floor.get("libstdcxx") else "")
 
 
 def _arch(toolchain) -> dict[str, object]:  # type: ignore[no-untyped-def]

@@ -99,7 +99,9 @@ class Plan:
             *(f"  note: {n}" for n in t.notes),
             *([f"  target arch: {t.arch} (cross-compiled on {t.host.arch}: " + (f"CMAKE_TOOLCHAIN_FILE={t.toolchain_file})" if t.toolchain_file else
                f"CMAKE_SYSTEM_PROCESSOR={t.arch}, libraries from /usr/lib/{t.library_architecture})"),
-               f"  host toolchain: {t.host.compiler} {t.host.version} ({t.host.cxx}) builds the protoc that runs here"] if t.host else []),
+               f"  host toolchain: {t.host.compiler} {t.host.version} ({t.host.cxx}) "
+               + ("builds the protoc that runs here" if pb.provider == "build" else f"not needed: nothing of protobuf is built, this machine's installed protoc {pb.host_protoc} generates")]
+              if t.host else []),
             *([f"  host protoc: {self.host_protoc} (OPEND_HOST_PROTOC: generates the code; {t.bin_dir}/protoc is the {t.arch} one)"]
               if self.host_protoc else []),
             f"  inputs: {self.inputs.origin}",

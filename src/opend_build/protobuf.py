@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,8 @@ class Protobuf:
     abseil: Path | None = None  # build, 22 and later: the abseil-cpp folder (holding absl/)
     utf8_range: Path | None = None  # build, 22 and later: the utf8_range folder
     steps: tuple[Step, ...] = ()  # build: what fetches and unpacks its source (the plan's input steps)
+    include: Path | None = None  # installed: the folder holding google/protobuf
+    host_protoc: Path | None = None  # installed, cross builds: this machine's protoc, which generates (OPEND_HOST_PROTOC)
 
     @property
     def cxx_standard(self) -> int | None:
@@ -127,7 +129,7 @@ def installed(prefix: Path | None, include_dirs: list[Path], protoc: Path | None
     if version is None:
         raise ProtobufSourceError(f"cannot read the protobuf version of {include}/google/protobuf", "is this a complete protobuf install?")
     return Protobuf("installed", version, f"{where} (protobuf {version}, headers in {include})", f"installed:{where}:{version}",
-                    prefix=prefix, protoc=protoc)
+                    prefix=prefix, protoc=protoc, include=include)
 
 
 def unknown_version(value: str, available: list[str]) -> ProtobufSourceError:
@@ -203,24 +205,84 @@ def _pinned(name: str, pins: dict[str, sources.Pin], cache: Path) -> Protobuf:
     return Protobuf("build", pin.protobuf_version, origin, f"src:{pin.src_digest}", src=dest, pin=name, steps=steps)
 
 
-def _system(options: Options, env: Mapping[str, str]) -> Protobuf:
+def _system(options: Options, env: Mapping[str, str], probe: host.Probe) -> Protobuf:
     """The protobuf installed on this machine, looked for where CMake looks: CMAKE_PREFIX_PATH,
     then the system prefixes. On another OS's --dry-run only the build host can tell."""
     if options.os != host_os():
         return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
     prefixes = system_prefixes(dict(env), options.os)
-    return installed(None, [p / "include" for p in prefixes], which_protoc(env))
+    found = installed(None, [p / "include" for p in prefixes], which_protoc(env))
+    arch = _cross_arch(options)
+    return for_cross(found, arch, [d for p in prefixes for d in _target_lib_dirs(arch, p)], env, probe) if arch else found
+
+
+def _cross_arch(options: Options) -> str:
+    from .platforms import linux
+
+    return linux.cross_arch(options)
+
+
+def _target_lib_dirs(arch: str, prefix: Path) -> list[Path]:
+    from .platforms import linux
+
+    return linux.target_lib_dirs(arch, prefix)
+
+
+def pc_version(pc: Path) -> str | None:
+    """The Version: of a pkg-config file (protobuf.pc), or None."""
+    m = re.search(r"^Version:\s*(\S+)", pc.read_text(encoding="utf-8", errors="replace"), re.M) if pc.is_file() else None
+    return m.group(1) if m else None
+
+
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
+
+
+def for_cross(found: Protobuf, arch: str, lib_dirs: list[Path], env: Mapping[str, str], probe: host.Probe) -> Protobuf:
+    """An installed protobuf for a cross build: its library is the target's (Debian: libprotobuf-dev:arm64
+    in /usr/lib/aarch64-linux-gnu; the headers in /usr/include are every architecture's), and the protoc
+    that generates is this machine's (protobuf-compiler, on PATH), of the same version as that library."""
+    from .platforms import linux
+
+    what = "--protobuf system" if found.prefix is None else f"--protobuf {found.prefix}"
+    package = f"libprotobuf-dev:{linux.ARCHS[arch][1]}" if arch in linux.ARCHS else f"libprotobuf for {arch}"
+    lib = next((d / f"libprotobuf.{ext}" for d in lib_dirs for ext in ("so", "a") if (d / f"libprotobuf.{ext}").is_file()), None)
+    if lib is None:
+        raise ProtobufSourceError(f"{what} --arch {arch}: no {arch} libprotobuf (looked in {', '.join(map(str, lib_dirs))})",
+                                  f"install the target's: {linux.multiarch_hint(arch, 'libprotobuf-dev')}" if found.prefix is None
+                                  else f"give a protobuf prefix built for {arch} (lib/libprotobuf.so or .a)")
+    with open(lib, "rb") as f:
+        head = f.read(20) if lib.suffix == ".so" else b""
+    machine = ELF_MACHINES.get(int.from_bytes(head[18:20], "little" if head[5:6] == b"\x01" else "big")) if head[:4] == b"\x7fELF" else None
+    if machine and machine != arch:
+        raise ProtobufSourceError(f"{what} --arch {arch}: {lib} is a {machine} library, not {arch}",
+                                  f"install the target's ({package}) or give a prefix built for {arch}")
+    lib_version = pc_version(lib.parent / "pkgconfig" / "protobuf.pc") or found.version
+    protoc = which_protoc(env)
+    if protoc is None:
+        raise ProtobufSourceError(f"{what} --arch {arch}: no protoc on PATH to generate the code with (the {arch} one cannot run here)",
+                                  f"install this machine's protoc of protobuf {lib_version} (Debian: apt-get install protobuf-compiler) or put it on PATH")
+    protoc_v = run_protoc_version(protoc, probe)
+    for name, version in ((f"this machine's protoc {protoc}", protoc_v), (f"the headers ({found.origin})", found.version)):
+        if not version or not same_version(version, lib_version):
+            raise ProtobufSourceError(
+                f"{what} --arch {arch}: {name} is protobuf {version or 'of an unknown version'}, the {arch} library {lib} is {lib_version}: "
+                "the generated code must match the runtime it links",
+                f"install one version of both (Debian: apt-get install protobuf-compiler {package}, which apt keeps at one version), "
+                f"or put a protoc {lib_version} first on PATH, or drop --protobuf (protobuf is then built for both machines from one source)")
+    where = "system" if found.prefix is None else str(found.prefix)
+    return replace(found, origin=f"{where} (protobuf {lib_version}: the {arch} library {lib}, headers in {found.include}; this machine's protoc {protoc} generates)",
+                   identity=f"{found.identity}:{arch}", protoc=protoc, host_protoc=protoc)
 
 
 def choose(options: Options, sdk_protobuf: Protobuf | None, pins: dict[str, sources.Pin], env: Mapping[str, str],
-           cache: Path, digests: sources.Digests) -> Protobuf:
+           cache: Path, digests: sources.Digests, probe: host.Probe) -> Protobuf:
     """--protobuf, or without it the SDK's own protobuf source, or the pinned default; the steps
     that fetch and unpack its source come with it (`Protobuf.steps`)."""
     value = options.protobuf
     if value is None:
         return sdk_protobuf or _pinned("protobuf", pins, cache)
     if value == SYSTEM:
-        return _system(options, env)
+        return _system(options, env, probe)
     if PINNED_VERSION.match(value):
         if f"protobuf-{value}" not in pins:
             raise unknown_version(value, sources.protobuf_versions(pins))
@@ -230,6 +292,8 @@ def choose(options: Options, sdk_protobuf: Protobuf | None, pins: dict[str, sour
         raise ProtobufSourceError(f"--protobuf {value}: no such file or folder",
                                   f"pass a version ({', '.join(sources.protobuf_versions(pins))}), 'system', an installed prefix, or a protobuf source")
     if path.is_dir() and is_installed_prefix(path):
+        if arch := _cross_arch(options):  # a prefix built for the target: its protoc cannot run here
+            return for_cross(installed(path, [path / "include"], None), arch, _target_lib_dirs(arch, path), env, probe)
         return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
     return source(path, cache, digests)
 

@@ -30,6 +30,7 @@ class Summary:
     notes: list[str]
     compiler_cache: dict[str, object] | None
     out_up_to_date: bool
+    runs_on: dict[str, object] | None = None  # the manifest's: the oldest system the outputs load on
 
     @classmethod
     def of(cls, plan: Plan, report: Report, seconds: float) -> Summary:
@@ -53,6 +54,7 @@ class Summary:
             notes=list(report.notes),
             compiler_cache=report.cache.as_dict() if report.cache else None,
             out_up_to_date=report.up_to_date,
+            runs_on=data.get("runs_on"),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -71,6 +73,7 @@ class Summary:
             f"  out:      {self.out}",
             *(f"            {b}" for b in self.binaries),
             f"            Include/ ({', '.join(self.include)})",
+            *([f"  runs on:  {line}"] if (line := manifest.runs_on_line(self.runs_on)) else []),
             f"  CMake:    find_package({self.lib} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={self.out}",
             "  phases:   " + " | ".join(fmt(k, v) for k, v in self.phases.items()) + (" | out already up to date" if self.out_up_to_date else ""),
         ]

@@ -48,13 +48,32 @@ def target_arch(options: Options) -> str:
     return host_arch()
 
 
+def cross_arch(options: Options) -> str:
+    """The target processor of a cross build (--arch other than this machine's, or a toolchain
+    file), "" for a native one: as toolchain() decides."""
+    if options.os != "linux" or not (options.arch or options.toolchain_file):
+        return ""
+    arch = target_arch(options)
+    return arch if options.toolchain_file is not None or arch != host_arch() else ""
+
+
+def target_lib_dirs(arch: str, prefix: Path) -> list[Path]:
+    """Where a prefix keeps the target's libraries: Debian's multiarch folder (lib/aarch64-linux-gnu),
+    then lib/ (a cross prefix of its own)."""
+    return [*([prefix / "lib" / ARCHS[arch][0]] if arch in ARCHS else []), prefix / "lib"]
+
+
+def multiarch_hint(arch: str, package: str) -> str:
+    dpkg = ARCHS[arch][1] if arch in ARCHS else arch
+    return f"dpkg --add-architecture {dpkg} && apt-get update && apt-get install {package}:{dpkg}"
+
+
 def cross_hint(arch: str) -> str:
     return f"install the cross compiler: apt-get install g++-{ARCHS[arch][0]}"
 
 
 def openssl_hint(arch: str) -> str:
-    dpkg = ARCHS[arch][1]
-    return f"dpkg --add-architecture {dpkg} && apt-get update && apt-get install libssl-dev:{dpkg}"
+    return multiarch_hint(arch, "libssl-dev")
 
 
 def target_has_openssl(arch: str, root: Path = Path("/")) -> bool:

@@ -37,5 +37,7 @@ def toolchain(options: Options, probe: Probe) -> Toolchain:
         stdlib="libc++",
         osx_architectures=ARCHS[arch],
         deployment_target=target,
-        notes=(f"arch {arch} ({ARCHS[arch]}), deployment target {target}",),
+        # Every object carries the deployment target as its minimum macOS: the oldest system that
+        # loads the output (the manifest records it as runs_on).
+        notes=(f"arch {arch} ({ARCHS[arch]}), deployment target {target}: runs on macOS {target} or newer (CMAKE_OSX_DEPLOYMENT_TARGET)",),
     )
