@@ -62,7 +62,6 @@ class OpenDSdkConan(ConanFile):
         opend = loader.load(Path(folder))
         import opend_build.conan_settings  # noqa: F401 - the submodules used below
         import opend_build.errors  # noqa: F401
-        import opend_build.options  # noqa: F401
         import opend_build.platforms  # noqa: F401
         import opend_build.sources  # noqa: F401
 
@@ -106,13 +105,19 @@ class OpenDSdkConan(ConanFile):
         return {n: (str(self.settings.get_safe(n)) if self.settings.get_safe(n) is not None else None) for n in names}
 
     def _toolchain(self, folder):
+        """The driver's Options and Toolchain for these settings, through its own code (the
+        platform modules decide, as for build.py); Conan's compiler is the profile's."""
         opend = self._driver(folder)
         try:
-            argv = opend.conan_settings.driver_args(self._settings())
-            opts = opend.options.parse([*argv, "--brand", str(self.options.brand)])
-            return opts, opend.platforms.toolchain_for(opts)
+            opts = opend.conan_settings.options_for(self._settings(), str(self.options.brand))
+            toolchain = opend.platforms.toolchain_for(opts)
         except opend.errors.OpenDError as exc:
             raise ConanInvalidConfiguration(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
+        if toolchain.cross:
+            raise ConanInvalidConfiguration(
+                f"arch={self.settings.arch} is a cross build on this machine, which the Conan route cannot make yet (protoc must be built "
+                f"for the build machine too): build it with python build.py --os {opts.os} --arch {opts.arch}, or on a {opts.arch} machine")
+        return opts, toolchain
 
     def validate(self):
         import re
@@ -140,6 +145,17 @@ class OpenDSdkConan(ConanFile):
             if found.brand != str(self.options.brand):
                 raise ConanInvalidConfiguration(f"the SDK at {sdk} is {found.brand}'s: pass -o \"opend-sdk/*:brand={found.brand}\"")
         tc = CMakeToolchain(self)
+        # The Toolchain's facts, not Conan's second derivation of them: libstdc++'s ABI and libc++,
+        # the MSVC runtime, the macOS architectures and deployment target (Conan keeps the compiler
+        # the profile names, and the generator's toolset and platform, which its presets carry).
+        for block in ("libcxx", "vs_runtime", "apple_system"):
+            tc.blocks.remove(block)
+        tc.extra_cxxflags = list(toolchain.cxx_flags)
+        for name, value in toolchain.cache_variables.items():
+            if name == "CMAKE_EXE_LINKER_FLAGS":
+                tc.extra_exelinkflags = value.split()
+            elif name not in ("CMAKE_CXX_COMPILER", "CMAKE_C_COMPILER", "CMAKE_CXX_FLAGS"):
+                tc.cache_variables[name] = value
         tc.cache_variables["OPEND_BRAND"] = str(self.options.brand)
         tc.cache_variables["OPEND_SDK"] = os.path.abspath(os.path.expanduser(sdk)) if sdk else ""
         tc.cache_variables["OPEND_BIN_DIR"] = toolchain.bin_dir
@@ -181,8 +197,7 @@ class OpenDSdkConan(ConanFile):
             pb.libdirs = [bin_dir]
             pb.includedirs = ["Include"]
             pb.defines = info["protobuf_defines"]
-            if self.settings.os == "Linux":
-                pb.system_libs = ["pthread", "m"]
+            pb.system_libs = info["protobuf_system_libs"]  # what protobuf's runtime links (Linux: pthread, m)
         else:  # the graph's protobuf: one runtime, the consumer's
             pb.includedirs = []
             pb.requires = ["protobuf::libprotobuf"]
@@ -206,7 +221,7 @@ class OpenDSdkConan(ConanFile):
             static.libs = [_link_name(info["channel_static"], self.settings.os)]
             static.libdirs = [bin_dir]
             static.includedirs = ["Include"]
-            static.system_libs = ["crypto", "pthread"] if self.settings.os == "Linux" else ["crypto"]
+            static.system_libs = info["channel_static_libs"]  # OpenSSL's libcrypto and the threads library, as CMake found them
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]
         self.buildenv_info.prepend_path("PATH", os.path.join(self.package_folder, bin_dir))

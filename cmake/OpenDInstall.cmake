@@ -65,6 +65,24 @@ if(OPEND_OPEN_CHANNEL)  # ours, under the vendor's file name and where the vendo
   endif()
   set(OPEND_CHANNEL_STATIC_FILE "$<TARGET_FILE_NAME:opend_channel_static>")
 endif()
+# The system libraries behind the imported targets, for package managers that take names, not
+# targets (Conan's package_info): protobuf's runtime needs the threads library (and libm) on
+# Linux; the open channel's static archive OpenSSL's libcrypto, by the file CMake found.
+set(OPEND_PROTOBUF_SYSTEM_LIBS "")
+set(OPEND_CHANNEL_STATIC_LIBS "")
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  set(OPEND_PROTOBUF_SYSTEM_LIBS pthread m)
+endif()
+if(OPEND_OPEN_CHANNEL)
+  get_filename_component(_crypto "${OPENSSL_CRYPTO_LIBRARY}" NAME_WE)
+  if(NOT WIN32)
+    string(REGEX REPLACE "^lib" "" _crypto "${_crypto}")
+  endif()
+  set(OPEND_CHANNEL_STATIC_LIBS ${_crypto})
+  if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    list(APPEND OPEND_CHANNEL_STATIC_LIBS pthread)
+  endif()
+endif()
 set(OPEND_CHANNEL_DEFINES "")
 if(OPEND_OPEN_CHANNEL AND OPEND_LIB STREQUAL "MMAPI")
   set(OPEND_CHANNEL_DEFINES "OPEND_CHANNEL_LIB_MMAPI=1")
@@ -90,7 +108,7 @@ write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config
   VERSION "${_version}" COMPATIBILITY AnyNewerVersion)
 # The same usage facts for other package managers (Conan's package_info reads them), as JSON.
 set(_json_list "")
-foreach(_var IN ITEMS OPEND_THIRD_PARTY OPEND_THIRD_PARTY_LIBS)
+foreach(_var IN ITEMS OPEND_THIRD_PARTY OPEND_THIRD_PARTY_LIBS OPEND_PROTOBUF_SYSTEM_LIBS OPEND_CHANNEL_STATIC_LIBS)
   set(_items "")
   foreach(_item IN LISTS ${_var})
     list(APPEND _items "\"${_item}\"")
@@ -119,7 +137,9 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
   \"zlib_version\": \"${ZLIB_VERSION_STRING}\",
   \"channel_static\": \"${OPEND_CHANNEL_STATIC_FILE}\",
   \"third_party\": ${OPEND_THIRD_PARTY_JSON},
-  \"system_libs\": ${OPEND_THIRD_PARTY_LIBS_JSON}
+  \"system_libs\": ${OPEND_THIRD_PARTY_LIBS_JSON},
+  \"protobuf_system_libs\": ${OPEND_PROTOBUF_SYSTEM_LIBS_JSON},
+  \"channel_static_libs\": ${OPEND_CHANNEL_STATIC_LIBS_JSON}
 }
 ")
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config.cmake"

@@ -15,19 +15,29 @@ from opend_build.errors import UsageError
 
 
 def test_conan_settings_map_onto_the_drivers_options() -> None:
+    """Conan's settings become the driver's Options (checked by the same options.build), then the
+    platform modules' Toolchain: no build.py argument strings in between."""
+    from opend_build import options
+
+    def same(settings: dict[str, str], *argv: str) -> None:
+        assert conan_settings.options_for(settings, "futu") == options.parse([*argv, "--brand", "futu"], {}), argv
+
     base = {"os": "Linux", "arch": "x86_64", "compiler": "gcc", "build_type": "Release", "compiler.libcxx": "libstdc++11"}
-    assert conan_settings.driver_args(base) == ["--os", "linux", "--build-type", "Release", "--cxx11-abi", "1"]
-    assert conan_settings.driver_args({**base, "compiler.libcxx": "libstdc++"})[-2:] == ["--cxx11-abi", "0"]
-    assert conan_settings.driver_args({**base, "compiler": "clang", "compiler.libcxx": "libc++"})[-2:] == ["--compiler", "clang"]
+    same(base, "--os", "linux", "--arch", "x86_64", "--cxx11-abi", "1")
+    same({**base, "compiler.libcxx": "libstdc++"}, "--os", "linux", "--arch", "x86_64", "--cxx11-abi", "0")
+    same({**base, "compiler": "clang", "compiler.libcxx": "libc++"}, "--os", "linux", "--arch", "x86_64", "--compiler", "clang")
+    same({**base, "arch": "armv8"}, "--os", "linux", "--arch", "aarch64", "--cxx11-abi", "1")
     mac = {"os": "Macos", "arch": "armv8|x86_64", "compiler": "apple-clang", "build_type": "Debug", "os.version": "11.0"}
-    assert conan_settings.driver_args(mac) == ["--os", "macos", "--build-type", "Debug", "--arch", "universal2", "--deployment-target", "11.0"]
+    same(mac, "--os", "macos", "--build-type", "Debug", "--arch", "universal2", "--deployment-target", "11.0")
     win = {"os": "Windows", "arch": "x86", "compiler": "msvc", "compiler.version": "193", "compiler.runtime": "static", "build_type": "Release"}
-    assert conan_settings.driver_args(win) == ["--os", "windows", "--build-type", "Release", "--arch", "x86", "--runtime", "MT", "--toolset", "v143"]
-    assert conan_settings.driver_args({**win, "compiler.toolset": "v120_xp"})[-1] == "v120_xp"
+    same(win, "--os", "windows", "--arch", "x86", "--runtime", "MT", "--toolset", "v143")
+    assert conan_settings.options_for({**win, "compiler.toolset": "v120_xp"}, "futu").toolset == "v120_xp"
     with pytest.raises(UsageError, match="clang with compiler.libcxx=libstdc"):
-        conan_settings.driver_args({**base, "compiler": "clang", "compiler.libcxx": "libstdc++11"})
+        conan_settings.options_for({**base, "compiler": "clang", "compiler.libcxx": "libstdc++11"}, "futu")
     with pytest.raises(UsageError, match="FreeBSD"):
-        conan_settings.driver_args({**base, "os": "FreeBSD"})
+        conan_settings.options_for({**base, "os": "FreeBSD"}, "futu")
+    with pytest.raises(UsageError, match="--toolset v100 does not apply"):  # the command line's own check
+        conan_settings.options_for({**win, "compiler.toolset": "v100"}, "futu")
 
 
 def test_editable_install_builds_no_cpp(project_copy: Path, tmp_path: Path) -> None:

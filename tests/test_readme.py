@@ -274,3 +274,13 @@ def test_compiler_cache_block_uses_the_shared_cache(project_copy: Path, small_zi
     venv_bin = make_venv(tmp_path / "venv", system_site=True)
     outputs = run_block("Compiler cache (teams, CI fleets)", project_copy, block_env(venv_bin), {SDK_EXAMPLE: small_zip, REDIS_EXAMPLE: redis_url})
     assert re.search(r"sccache: +\d+/\d+ compiles from cache .*redis", outputs[-1]), outputs[-1][-2000:]
+
+
+def test_readme_options_block_is_the_descriptors_synopsis() -> None:
+    """The README's Options block is what options.synopsis() makes of the option descriptors: an
+    option added, renamed or given new choices shows there, or this fails."""
+    from opend_build import options
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Options\n\n```\n", 1)[1].split("```", 1)[0]
+    assert block == options.synopsis() + "\n"

@@ -1,7 +1,8 @@
-"""Conan settings -> the driver's options, so `conan create` and `build.py` choose one toolchain.
+"""Conan settings -> the driver's Options, so `conan create` and `build.py` choose one toolchain.
 
-Pure: conanfile.py hands in its settings as plain strings and gets build.py arguments back; the
-platform modules then decide the SDK's Bin folder exactly as they do for the driver.
+Pure: conanfile.py hands in its settings as plain strings and gets Options back, checked by the
+same `options.build` as the command line's; the platform modules then make the Toolchain (its
+CMake cache variables, the Bin folder) exactly as they do for the driver.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .errors import UsageError
+from .options import Options, build
 
 OS = {"Linux": "linux", "Macos": "macos", "Windows": "windows"}
 MACOS_ARCH = {"armv8": "arm64", "x86_64": "x86_64", "armv8|x86_64": "universal2", "x86_64|armv8": "universal2"}
@@ -17,13 +19,17 @@ WINDOWS_ARCH = {"x86": "x86", "x86_64": "x64"}
 MSVC_TOOLSET = {"180": "v120", "190": "v140", "191": "v141", "192": "v142", "193": "v143", "194": "v143", "195": "v143"}
 
 
-def driver_args(settings: Mapping[str, str | None]) -> list[str]:
-    """build.py arguments for Conan settings (os, arch, compiler, compiler.*, build_type)."""
+LINUX_ARCH = {"x86_64": "x86_64", "armv8": "aarch64"}
+
+
+def options_for(settings: Mapping[str, str | None], brand: str) -> Options:
+    """The Options for Conan settings (os, arch, compiler, compiler.*, build_type), built and
+    checked by `options.build` as the command line's are: one validation for every route."""
     os_name = settings.get("os") or ""
     if os_name not in OS:
         raise UsageError(f"settings.os={os_name} is not supported", "use Linux, Macos or Windows")
     target = OS[os_name]
-    args = ["--os", target, "--build-type", settings.get("build_type") or "Release"]
+    v: dict[str, object] = {"os": target, "build_type": settings.get("build_type") or "Release", "brand": brand}
     compiler = settings.get("compiler") or ""
     arch = settings.get("arch") or ""
     libcxx = settings.get("compiler.libcxx")
@@ -31,30 +37,29 @@ def driver_args(settings: Mapping[str, str | None]) -> list[str]:
         if compiler == "clang":
             if libcxx not in (None, "libc++"):
                 raise UsageError(f"clang with compiler.libcxx={libcxx} is not a toolchain of build.py", "use compiler.libcxx=libc++ with clang, or gcc for libstdc++")
-            args += ["--compiler", "clang"]
+            v["compiler"] = "clang"
         elif compiler == "gcc":
-            if libcxx == "libstdc++":
-                args += ["--cxx11-abi", "0"]
-            elif libcxx == "libstdc++11":
-                args += ["--cxx11-abi", "1"]
+            if libcxx in ("libstdc++", "libstdc++11"):
+                v["cxx11_abi"] = "1" if libcxx == "libstdc++11" else "0"
         else:
             raise UsageError(f"compiler={compiler} on Linux is not supported", "use gcc or clang")
-        if arch not in ("x86_64", "armv8"):
-            raise UsageError(f"arch={arch} on Linux is not supported", "build on an x86_64 or armv8 host")
+        if arch not in LINUX_ARCH:
+            raise UsageError(f"arch={arch} on Linux is not supported", "use x86_64 or armv8")
+        v["arch"] = LINUX_ARCH[arch]
     elif target == "macos":
         if arch not in MACOS_ARCH:
             raise UsageError(f"arch={arch} on macOS is not supported", "use armv8, x86_64 or armv8|x86_64")
-        args += ["--arch", MACOS_ARCH[arch]]
+        v["arch"] = MACOS_ARCH[arch]
         if settings.get("os.version"):
-            args += ["--deployment-target", str(settings["os.version"])]
+            v["deployment_target"] = str(settings["os.version"])
     else:
         if compiler != "msvc":
             raise UsageError(f"compiler={compiler} on Windows is not supported", "use msvc")
         if arch not in WINDOWS_ARCH:
             raise UsageError(f"arch={arch} on Windows is not supported", "use x86 or x86_64")
         runtime = settings.get("compiler.runtime") or "dynamic"
-        args += ["--arch", WINDOWS_ARCH[arch], "--runtime", "MT" if runtime == "static" else "MD"]
+        v["arch"], v["runtime"] = WINDOWS_ARCH[arch], "MT" if runtime == "static" else "MD"
         toolset = settings.get("compiler.toolset") or MSVC_TOOLSET.get(settings.get("compiler.version") or "")
         if toolset:
-            args += ["--toolset", toolset]
-    return args
+            v["toolset"] = toolset
+    return build("build", v)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import host, platforms
 from .errors import UsageError
-from .sdk import BRANDS
+from .sdk import BRANDS, DEFAULT_BRAND
 from .settings import BUILD_TYPES, OSES, Options, host_os
 
-__all__ = ["BUILD_TYPES", "OSES", "Options", "default_jobs", "host_os", "parse", "parser"]
+__all__ = ["BUILD_TYPES", "OPTIONS", "OSES", "Options", "build", "default_jobs", "host_os", "parse", "parser", "reproducing_argv", "synopsis"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,51 +20,133 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, "run 'python build.py --help' for the options")
 
 
+COMMANDS = ("build", "doctor", "inputs", "presets", "verify")
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option, described once: argparse, its help with the default, the Options field, the
+    per-OS check (choices from the platform modules), reproducing argv and the README's synopsis
+    all come from this."""
+
+    flag: str
+    help: str
+    metavar: str = ""  # the synopsis' placeholder (PATH, N, ...); choices are shown instead when there are some
+    choices: tuple[str, ...] | None = None
+    default: object = None
+    default_text: str = ""  # how the help names a default computed later ("detected", "this machine's")
+    kind: str = "str"  # "str", "path", "int", "float", "flag"
+    per_os: bool = False  # its OSes and choices are the platform modules' (OPTIONS)
+    reproduces: bool = False  # it decides the outputs' bytes: the manifest's argv to build them again
+    short: str = ""
+    group: str = "build"  # the synopsis line: build, os (per OS), run, verify
+
+    @property
+    def field(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    def per_os_choices(self) -> dict[str, tuple[str, ...] | None]:
+        return {os_name: table[self.flag] for os_name, table in platforms.option_choices().items() if self.flag in table}
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt("--os", "target OS", choices=OSES, default_text="this machine's", reproduces=True),
+    Opt("--sdk", "SDK folder or archive (.zip/.7z/.tar.gz)", "PATH", default_text="the open parts from PyPI", kind="path", reproduces=True),
+    Opt("--brand", "futu (FTAPI) or moomoo (MMAPI)", choices=tuple(sorted(BRANDS)), default_text=f"detected; {DEFAULT_BRAND} without an SDK",
+        reproduces=True),
+    Opt("--protobuf", "the protobuf to build against: a pinned version built from source (3.5.1; 3.21.12; 29.0 with abseil), 'system' (the "
+        "installed one, found like CMake's find_package), an installed prefix (include/, lib/, bin/protoc), or a protobuf source folder or archive",
+        "VERSION|system|PATH", default_text="the SDK's Src/protobuf-*, else 3.5.1", reproduces=True),
+    Opt("--build-type", "build type", choices=BUILD_TYPES, default="Release", reproduces=True),
+    Opt("--jobs", "parallel compile jobs", "N", default_text="cores, capped by memory", kind="int", short="-j"),
+    Opt("--out", "output folder", "DIR", default_text="out/<Lib>4CPP-<os>-<build type>; a cross build's out/<Lib>4CPP-<os>-<arch>-<build type>",
+        kind="path"),
+    Opt("--compiler", "the C++ compiler", per_os=True, default_text="gcc on Linux", reproduces=True),
+    Opt("--cxx11-abi", "g++: _GLIBCXX_USE_CXX11_ABI", per_os=True, default_text="the compiler's", reproduces=True),
+    Opt("--arch", "target processor; on Linux another than this machine's cross-compiles (aarch64: g++-aarch64-linux-gnu)", per_os=True,
+        default_text="Linux: this machine's; macOS: universal2; Windows: x64", reproduces=True),
+    Opt("--toolchain-file", "your CMake toolchain file for the target: a cross build (protoc is built for this machine too)", "FILE", per_os=True,
+        kind="path", reproduces=True),
+    Opt("--deployment-target", "macOS deployment target", "V", per_os=True, default_text="10.15", reproduces=True),
+    Opt("--toolset", "MSVC platform toolset", per_os=True, default_text="the newest installed", reproduces=True),
+    Opt("--runtime", "C runtime: MT (static) or MD (DLL)", per_os=True, default_text="MD", reproduces=True),
+    Opt("--channel", "the channel library that talks to OpenD: vendor (the SDK's own binary or source) or open (opend-build's, from channel/, "
+        "needs OpenSSL's libcrypto)", choices=("vendor", "open"), default_text="the SDK's where it brings one for this OS, else the open one",
+        reproduces=True, group="run"),
+    Opt("--cache", "compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)",
+        choices=("none", "sccache"), default="none", group="run"),
+    Opt("--dry-run", "print the plan, run nothing", kind="flag", group="run"),
+    Opt("--summary-json", "also write the end-of-run summary as JSON to this file", "FILE", kind="path", group="run"),
+    Opt("--lock-timeout", "seconds to wait for another run using the same folders (0: fail at once)", "SECONDS", default=1800.0, kind="float",
+        group="last"),
+    Opt("--verbose", "show every command's output and tracebacks", kind="flag", short="-v", group="last"),
+    Opt("--opend", "verify: connect to this OpenD through the output's channel instead", "HOST:PORT", group="verify"),
+    Opt("--rsa-key", "verify --opend: PEM file of the RSA key OpenD is configured with (encrypts)", "FILE", kind="path", group="verify"),
+    Opt("--reproduce", "verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file", kind="flag",
+        group="verify"),
+)
+
+
+def _help(o: Opt) -> str:
+    where = ""
+    if o.per_os:
+        where = "; ".join(f"{os_name}: {'|'.join(values) if values else 'any'}" for os_name, values in o.per_os_choices().items()) + ". "
+    default = o.default_text or (str(o.default) if o.default is not None and o.kind != "flag" else "")
+    return f"{where}{o.help}" + (f" (default: {default})" if default else "")
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="build.py",
         description="Build the OpenD C++ API SDK (protobuf 3.5.1, protocol classes, lib<Brand>) in one command.",
     )
-    p.add_argument("command", nargs="?", default="build", choices=["build", "doctor", "inputs", "presets", "verify"],
+    p.add_argument("command", nargs="?", default="build", choices=COMMANDS,
                    help="build (default); doctor: can the SDK's prebuilt libraries be linked here?; inputs: fetch and unpack the inputs, print them as CMake cache entries; presets: print CMakePresets.json; verify: check the built classes against Python's, message by message")
-    p.add_argument("--os", default=None, choices=OSES, help="target OS (default: this machine's)")
-    p.add_argument("--sdk", type=Path, help="SDK folder or archive (.zip/.7z/.tar.gz); default: the open parts from PyPI")
-    p.add_argument("--brand", choices=sorted(BRANDS), help="futu (FTAPI) or moomoo (MMAPI); default: detected")
-    p.add_argument("--protobuf", metavar="VERSION|system|PATH",
-                   help="the protobuf to build against: a pinned version built from source (3.5.1, the default; 3.21.12; 29.0 with abseil), "
-                        "'system' (the installed one, found like CMake's find_package), an installed prefix (include/, lib/, bin/protoc), "
-                        "or a protobuf source folder or archive (default: the SDK's Src/protobuf-*, or 3.5.1)")
-    p.add_argument("--build-type", default="Release", choices=BUILD_TYPES)
-    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: cores, capped by memory)")
-    p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>; a cross build's: out/<Lib>4CPP-<os>-<arch>-<build type>)")
-    # The per-OS options: which OS takes each, and its choices, come from the platform modules.
-    helps = {
-        "--compiler": "gcc (default) or clang with libc++",
-        "--cxx11-abi": "g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)",
-        "--arch": "Linux: default this machine's, another cross-compiles (aarch64: g++-aarch64-linux-gnu); macOS: default universal2; Windows: default x64",
-        "--deployment-target": "default 10.15",
-        "--toolset": "platform toolset (default: the newest installed)",
-        "--runtime": "C runtime: MT (static) or MD (DLL, default)",
-        "--toolchain-file": "your CMake toolchain file for the target: a cross build (protoc is built for this machine too)",
-    }
-    for flag, help_text in helps.items():
-        per_os = {os_name: table[flag] for os_name, table in platforms.option_choices().items() if flag in table}
-        choices = list(dict.fromkeys(c for values in per_os.values() for c in (values or ())))
-        where = "; ".join(f"{os_name}: {'|'.join(values) if values else 'any'}" for os_name, values in per_os.items())
-        p.add_argument(flag, choices=choices or None, help=f"{where}. {help_text}")
-    p.add_argument("--channel", choices=["vendor", "open"],
-                   help="the channel library that talks to OpenD: vendor (the SDK's own binary or source) or open (opend-build's, from "
-                        "channel/, needs OpenSSL's libcrypto); default: the SDK's where it brings one for this OS, else the open one")
-    p.add_argument("--opend", metavar="HOST:PORT", help="verify: connect to this OpenD through the output's channel instead")
-    p.add_argument("--rsa-key", type=Path, metavar="FILE", help="verify --opend: PEM file of the RSA key OpenD is configured with (encrypts)")
-    p.add_argument("--reproduce", action="store_true", help="verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file")
-    p.add_argument("--cache", choices=["none", "sccache"], default="none",
-                   help="compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    p.add_argument("--summary-json", type=Path, help="also write the end-of-run summary as JSON to this file")
-    p.add_argument("--lock-timeout", type=float, default=1800.0, help="seconds to wait for another run using the same folders (0: fail at once)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show every command's output and tracebacks")
+    types = {"path": Path, "int": int, "float": float}
+    for o in OPTIONS:
+        names = [*([o.short] if o.short else []), o.flag]
+        if o.kind == "flag":
+            p.add_argument(*names, action="store_true", help=_help(o))
+            continue
+        choices = o.choices
+        if o.per_os:
+            choices = tuple(dict.fromkeys(c for values in o.per_os_choices().values() for c in (values or ()))) or None
+        p.add_argument(*names, dest=o.field, type=types.get(o.kind, str), choices=choices, default=o.default, metavar=o.metavar or None, help=_help(o))
     return p
+
+
+def synopsis() -> str:
+    """The README's options block, from the descriptors."""
+    def shown(o: Opt, values: tuple[str, ...] | None = None) -> str:
+        name = o.short or o.flag
+        if o.kind == "flag":
+            return f"[{name}]"
+        values = values if values is not None else o.choices
+        return f"[{name} {'|'.join(values) if values else o.metavar}]"
+
+    pad = " " * 16
+
+    def line(opts: list[str]) -> list[str]:  # filled to 110 columns, continuation lines indented
+        out, cur = [], ""
+        for item in opts:
+            if cur and (len(pad) if out or not cur.startswith("python") else 0) + len(cur) + 1 + len(item) > 110:
+                out.append(cur)
+                cur = item
+            else:
+                cur = f"{cur} {item}" if cur else item
+        return [*out, cur]
+
+    head = "python build.py [build|doctor|inputs|presets]"
+    lines = line([head, *(shown(o) for o in OPTIONS if o.group == "build" and not o.per_os)])
+    for os_name, table in platforms.option_choices().items():
+        items = [shown(o, table[o.flag]) for o in OPTIONS if o.per_os and o.flag in table]
+        lines.append(f"{' '.join(items)}  ({ {'linux': 'Linux', 'macos': 'macOS', 'windows': 'Windows'}[os_name] })")
+    lines += line([shown(o) for o in OPTIONS if o.group in ("run", "last")])
+    verify = [o for o in OPTIONS if o.group == "verify"]
+    opend, key, again = verify
+    lines_out = [lines[0], *(pad + x for x in lines[1:])]
+    lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] | {again.flag}]")
+    return "\n".join(lines_out)
 
 
 def default_jobs() -> int:
@@ -75,57 +158,72 @@ def parse(argv: list[str], env: Mapping[str, str] | None = None) -> Options:
     """argv -> Options, validated once; `~` in paths is the home of `env` (this process's when
     not given: the command line reads it through the host boundary)."""
     env = host.environ() if env is None else env
-    a = parser().parse_args(argv)
+    a = vars(parser().parse_args(argv))
+    values = {o.field: (host.expand(a[o.field], env) if o.kind == "path" and a[o.field] is not None else a[o.field]) for o in OPTIONS}
+    return build(a["command"], values)
 
-    def path(value: Path | str | None) -> Path | None:
-        return host.expand(Path(value), env) if value else None
 
-    if a.jobs is not None and a.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {a.jobs}")
-    target = a.os or host_os()
-    # Validated once, against what the target OS's module takes.
+def build(command: str, values: Mapping[str, object]) -> Options:
+    """Options from the descriptors' values (the command line's, or Conan's settings), checked
+    against what the target OS's platform module takes; the one validation of every route."""
+    v = {o.field: values.get(o.field, o.default) for o in OPTIONS}
+    if v["jobs"] is not None and int(v["jobs"]) < 1:  # type: ignore[call-overload]
+        raise UsageError(f"--jobs must be at least 1, not {v['jobs']}")
+    target = str(v["os"] or host_os())
     takes = platforms.option_choices().get(target, {})
-    for flag in ("--compiler", "--cxx11-abi", "--arch", "--deployment-target", "--toolset", "--runtime", "--toolchain-file"):
-        value = getattr(a, flag[2:].replace("-", "_"))
-        if value is None:
+    for o in OPTIONS:
+        value = v[o.field]
+        if not o.per_os or value is None:
             continue
-        if flag not in takes:
-            oses = [o for o, t in platforms.option_choices().items() if flag in t]
-            raise UsageError(f"{flag} does not apply to --os {target}", f"it is for --os {' or '.join(oses)}")
-        if takes[flag] is not None and value not in takes[flag]:  # type: ignore[operator]
-            raise UsageError(f"{flag} {value} does not apply to --os {target}", f"use {' or '.join(takes[flag])}")  # type: ignore[arg-type]
-    if (a.opend or a.rsa_key or a.reproduce) and a.command != "verify":
+        if o.flag not in takes:
+            oses = [name for name, t in platforms.option_choices().items() if o.flag in t]
+            raise UsageError(f"{o.flag} does not apply to --os {target}", f"it is for --os {' or '.join(oses)}")
+        allowed = takes[o.flag]
+        if allowed is not None and str(value) not in allowed:
+            raise UsageError(f"{o.flag} {value} does not apply to --os {target}", f"use {' or '.join(allowed)}")
+    if (v["opend"] or v["rsa_key"] or v["reproduce"]) and command != "verify":
         raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
-    toolchain_file = path(a.toolchain_file)
-    if toolchain_file is not None and not toolchain_file.is_file():
-        raise UsageError(f"--toolchain-file {a.toolchain_file}: no such file", "pass the path of a CMake toolchain file")
-    if toolchain_file is not None and a.compiler:
+    toolchain_file = v["toolchain_file"]
+    if isinstance(toolchain_file, Path) and not toolchain_file.is_file():
+        raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
+    if toolchain_file is not None and v["compiler"]:
         raise UsageError("--compiler does not apply with --toolchain-file", "the toolchain file names the compiler")
-    if a.cxx11_abi is not None and a.compiler == "clang":
+    if v["cxx11_abi"] is not None and v["compiler"] == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
-        command=a.command,
+        command=command,
         os=target,
-        sdk=path(a.sdk),
-        brand=a.brand,
-        protobuf=a.protobuf or None,
-        build_type=a.build_type,
-        jobs=a.jobs or default_jobs(),
-        out=path(a.out),
-        compiler=a.compiler,
-        cxx11_abi=int(a.cxx11_abi) if a.cxx11_abi is not None else None,
-        arch=a.arch,
-        deployment_target=a.deployment_target,
-        toolset=a.toolset,
-        runtime=a.runtime,
-        cache=a.cache,
-        dry_run=a.dry_run,
-        verbose=a.verbose,
-        summary_json=path(a.summary_json),
-        lock_timeout=a.lock_timeout,
-        channel=a.channel,
-        opend=a.opend,
-        rsa_key=path(a.rsa_key),
-        reproduce=a.reproduce,
-        toolchain_file=toolchain_file,
+        sdk=v["sdk"],  # type: ignore[arg-type]
+        brand=v["brand"],  # type: ignore[arg-type]
+        protobuf=v["protobuf"] or None,  # type: ignore[arg-type]
+        build_type=str(v["build_type"]),
+        jobs=int(v["jobs"] or default_jobs()),  # type: ignore[call-overload]
+        out=v["out"],  # type: ignore[arg-type]
+        compiler=v["compiler"],  # type: ignore[arg-type]
+        cxx11_abi=int(v["cxx11_abi"]) if v["cxx11_abi"] is not None else None,  # type: ignore[call-overload]
+        arch=v["arch"],  # type: ignore[arg-type]
+        deployment_target=v["deployment_target"],  # type: ignore[arg-type]
+        toolset=v["toolset"],  # type: ignore[arg-type]
+        runtime=v["runtime"],  # type: ignore[arg-type]
+        cache=str(v["cache"]),
+        dry_run=bool(v["dry_run"]),
+        verbose=bool(v["verbose"]),
+        summary_json=v["summary_json"],  # type: ignore[arg-type]
+        lock_timeout=float(v["lock_timeout"]),  # type: ignore[arg-type]
+        channel=v["channel"],  # type: ignore[arg-type]
+        opend=v["opend"],  # type: ignore[arg-type]
+        rsa_key=v["rsa_key"],  # type: ignore[arg-type]
+        reproduce=bool(v["reproduce"]),
+        toolchain_file=toolchain_file,  # type: ignore[arg-type]
     )
+
+
+def reproducing_argv(o: Options) -> list[str]:
+    """The command line that builds what `o` builds again (for the manifest and `verify
+    --reproduce`): the options that decide the outputs' bytes, nothing of where or how fast."""
+    argv: list[str] = []
+    for d in OPTIONS:
+        value = getattr(o, d.field)
+        if d.reproduces and value is not None:
+            argv += [d.flag, str(value)]
+    return argv

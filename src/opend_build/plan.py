@@ -13,9 +13,10 @@ from pathlib import Path
 
 from . import compiler_cache
 from .inputs import Inputs, cmake_entries
+from .options import reproducing_argv
 from .platforms import Toolchain
 from .protobuf import language_level
-from .settings import Options, reproducing_argv
+from .settings import Options
 from .sources import project_root
 from .steps import CONFIGURE_READS, Action, Published, Step, action_step, configure_step
 

@@ -41,16 +41,3 @@ class Options:
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
     reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
     toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)
-
-
-def reproducing_argv(o: Options) -> list[str]:
-    """The command line that builds what `o` builds again (for the manifest and `verify
-    --reproduce`): everything that decides the outputs' bytes, nothing of where or how fast."""
-    argv = ["--os", o.os, "--build-type", o.build_type]
-    for flag, value in (("--sdk", o.sdk), ("--brand", o.brand), ("--protobuf", o.protobuf), ("--compiler", o.compiler),
-                        ("--cxx11-abi", o.cxx11_abi), ("--arch", o.arch), ("--deployment-target", o.deployment_target),
-                        ("--toolset", o.toolset), ("--runtime", o.runtime), ("--channel", o.channel),
-                        ("--toolchain-file", o.toolchain_file)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv
