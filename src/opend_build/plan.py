@@ -199,7 +199,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
 
     steps: list[Step] = list(inputs.prepare)
     if cache_env:
-        steps.append(action_step("cache", "start this build's sccache server", Action.SCCACHE_START, env=cache_env, sccache=tools.sccache))
+        steps.append(action_step("cache", "start this build's sccache server (one a killed run left is stopped first)", Action.SCCACHE_START, env=cache_env, sccache=tools.sccache))
     # Where the cache and this checkout are never reaches the outputs: their paths are mapped out.
     # Not with sccache: the mapping names the cache's path, which would enter every cache key and
     # keep two build roots from sharing hits (sccache's base folders strip paths, not flags);
