@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from . import archives, host, protobuf, protobuf_src, sources
-from .errors import SdkError, UsageError
+from .errors import ProtobufSourceError, SdkError, UsageError
 from .protobuf import Protobuf
 from .sdk import BRANDS, DEFAULT_BRAND, SdkTree, channel_for, open_sdk
 from .settings import Options
@@ -99,7 +99,10 @@ def _archived_protobuf(sdk_path: Path, sdk_sha: str, tree: SdkTree, inner: Path,
     headers = {h: member(f"{tree.protobuf}/{h}") for h in tree.protobuf_headers}
     version = digests.get(sdk_path, f"protobuf-version:{tree.protobuf}", lambda: protobuf_src.version_in_archive(sdk_path, headers))
     # Keyed by the SDK archive's content, which fixes the folder's; unpacked with the SDK.
-    return Protobuf("build", version or "", f"{tree.protobuf} in {sdk_path.name}", f"sdk:{sdk_sha}:{tree.protobuf}", src=inner)
+    if not version:
+        raise ProtobufSourceError(f"{tree.protobuf} in {sdk_path.name}: cannot read the protobuf version (no GOOGLE_PROTOBUF_VERSION in its headers)",
+                                  "pass --protobuf with a version (3.5.1) to build that one instead")
+    return Protobuf("build", version, f"{tree.protobuf} in {sdk_path.name}", f"sdk:{sdk_sha}:{tree.protobuf}", src=inner)
 
 
 def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: Path, digests: sources.Digests, probe: host.Probe) -> Inputs:

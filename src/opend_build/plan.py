@@ -81,7 +81,7 @@ class Plan:
         t = self.toolchain
         pb = self.inputs.protobuf
         if pb.provider == "build":
-            pb_line = f"  protobuf: {pb.version or '(version read from the source)'}, built from source: {pb.origin}; protoc built from the same source"
+            pb_line = f"  protobuf: {pb.version}, built from source: {pb.origin}; protoc built from the same source"
             folders = f"{self.protobuf_build}, {self.sdk_build}"
             if self.host_protobuf_build is not None:
                 assert t.host is not None
@@ -210,7 +210,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
         pb_tree = str(pb_build / "tree")
         pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD",
-                                                   "OPEND_PATH_MAPS")]
+                                                   "OPEND_PROTOBUF_VERSION", "OPEND_PATH_MAPS")]
         if host_pb_build is not None:
             assert toolchain.host is not None
             host = toolchain.host

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from . import archives, host, protobuf_src, sources
 from .errors import ProtobufSourceError
-from .protobuf_src import version_from_headers
+from .protobuf_src import protoc_numbering, version_from_headers
 from .settings import host_os
 from .steps import Action, Present, Step, action_step
 
@@ -88,14 +88,8 @@ def protoc_version(output: str) -> str | None:
 
 
 def same_version(a: str, b: str) -> bool:
-    """protoc 29.0 and headers 29.0.0 are one version."""
-    def parts(v: str) -> list[int]:
-        p = [int(x) for x in v.split(".")]
-        while len(p) > 2 and p[-1] == 0:
-            p.pop()
-        return p
-
-    return parts(a) == parts(b)
+    """protoc 29.0, headers 29.0.0 and the runtime's 5.29.0 are one version."""
+    return protoc_numbering(a) == protoc_numbering(b)
 
 
 def is_installed_prefix(folder: Path) -> bool:
@@ -305,11 +299,17 @@ def source(path: Path, cache: Path, digests: sources.Digests, described: tuple[s
     build; a folder may change under us, so its build stays apart and Ninja tracks its edits."""
     if archives.is_archive(path):
         digest, version = described or digests.get(path, "protobuf", lambda: protobuf_src.describe_archive(path))
+        if not version:
+            raise ProtobufSourceError(f"{path.name}: cannot read the protobuf version (no GOOGLE_PROTOBUF_VERSION or PROTOBUF_VERSION in its headers)",
+                                      "give a complete protobuf source archive, a version, or 'system'")
         dest = protobuf_src.unpack_dir(digest, cache)
         unpack = action_step("inputs", f"unpack protobuf sources from {path.name}", Action.UNPACK_PROTOBUF, Present(str(dest)), archive=path, dest=dest,
                              digest=digest)
-        return Protobuf("build", version or "", f"{path}", f"src:{digest}", src=dest, steps=(unpack,))
+        return Protobuf("build", version, f"{path}", f"src:{digest}", src=dest, steps=(unpack,))
     src = protobuf_src.find_src(path)
+    if src is not None and not version_in(src):
+        raise ProtobufSourceError(f"{src}: cannot read the protobuf version (no GOOGLE_PROTOBUF_VERSION or PROTOBUF_VERSION in its headers)",
+                                  "give a complete protobuf source, a version, or 'system'")
     if src is None:
         raise ProtobufSourceError(
             f"{path} holds no protobuf (no google/protobuf/message.h in it, its src/ or one folder down, and no include/ and lib/ of an installed one)",

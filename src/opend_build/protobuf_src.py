@@ -70,16 +70,26 @@ def _digest(items: Iterator[tuple[str, bytes]], headers: dict[str, bytes] | None
     return hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in entries).encode()).hexdigest()
 
 
+def protoc_numbering(version: str) -> str:
+    """A protobuf version as protoc (and the plan, the manifest, CMake's checks) numbers it. 3.x
+    numbers its runtime like protoc (3.21.12); from 22 on the runtime calls itself 4.22.x, 5.29.x
+    where protoc says 22.x, 29.x; a trailing .0 past two parts says nothing (29.0.0 is 29.0)."""
+    parts = [int(x) for x in re.findall(r"\d+", version)]
+    if len(parts) > 2 and 3 < parts[0] < 22:
+        parts = parts[1:]
+    while len(parts) > 2 and parts[-1] == 0:
+        parts.pop()
+    return ".".join(map(str, parts))
+
+
 def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
-    """protoc's numbering of the protobuf whose headers these are. 3.x numbers its runtime like
-    protoc (GOOGLE_PROTOBUF_VERSION 3021012 is 3.21.12); from 22 on the runtime is 4.22.x, 5.29.x
-    while protoc says 22.x, 29.x (PROTOBUF_VERSION 5029000 is 29.0)."""
+    """protoc's numbering of the protobuf whose headers these are (PROTOBUF_VERSION 5029000 is 29.0)."""
     for text, name in ((port_def, "PROTOBUF_VERSION"), (common_h, "GOOGLE_PROTOBUF_VERSION")):
         m = re.search(rf"^#define {name} (\d+)\s*$", text or "", re.M)
         if m:
             n = int(m.group(1))
             major, minor, patch = n // 1_000_000, n // 1000 % 1000, n % 1000
-            return f"{major}.{minor}.{patch}" if major <= 3 else f"{minor}.{patch}"
+            return f"{major}.{minor}.{patch}" if major <= 3 else protoc_numbering(f"{major}.{minor}.{patch}")
     return None
 
 
