@@ -12,10 +12,10 @@ from types import FrameType
 
 from . import inputs as inputs_mod
 from . import manifest, sources, tools
-from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
-from .platforms import toolchain_for
+from .platforms import builds_on, toolchain_for
 from .runner import Runner, write_json
 from .sdk import BRANDS
 from .summary import Summary
@@ -23,10 +23,12 @@ from .summary import Summary
 
 def build_plan(options: Options) -> Plan:
     host = host_os()
-    if options.os != host and not options.dry_run:
+    here = builds_on(options, host)
+    if not here and not options.dry_run:
         raise HostMismatchError(
             f"--os {options.os} cannot be built on this {host} machine",
-            f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan",
+            f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan"
+            + (" (Windows from Linux: --compiler mingw)" if options.os == "windows" and host == "linux" else ""),
         )
     missing: list[str] = []
 
@@ -40,10 +42,16 @@ def build_plan(options: Options) -> Plan:
             missing.append(f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
             return fallback()
 
-    toolchain = or_missing(lambda: toolchain_for(options, probe=options.os == host), lambda: toolchain_for(options, probe=False))
+    toolchain = or_missing(lambda: toolchain_for(options, probe=here), lambda: toolchain_for(options, probe=False))
     env = dict(os.environ)
     inputs = inputs_mod.resolve(options, env)
-    sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if options.os == host else "sccache")
+    if toolchain.compiler == "mingw" and inputs.protobuf.provider == "installed":
+        raise ProtobufSourceError(
+            f"--protobuf {options.protobuf}: an installed protobuf is not supported with --compiler mingw yet: "
+            "its library would have to be a MinGW build (Debian has none) and its protoc this machine's",
+            f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
+        )
+    sccache = "" if options.cache != "sccache" else (or_missing(tools.sccache, lambda: "sccache") if here else "sccache")
     found = Tools(or_missing(tools.cmake, lambda: "cmake"), or_missing(tools.ninja, lambda: "ninja"), sccache)
     return make_plan(options, toolchain, inputs, sources.cache_root(env), found, Path.cwd(),
                      env=env, missing=tuple(missing))

@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: out/<Lib>4CPP-<os>-<build type>; a cross build's: out/<Lib>4CPP-<os>-<arch>-<build type>)")
     # The per-OS options: which OS takes each, and its choices, come from the platform modules.
     helps = {
-        "--compiler": "gcc (default) or clang with libc++",
+        "--compiler": "Linux: gcc (default) or clang with libc++; Windows: msvc (default, on Windows) or mingw (MinGW-w64 on a Linux machine, "
+                      "g++-mingw-w64-x86-64-posix)",
         "--cxx11-abi": "g++: _GLIBCXX_USE_CXX11_ABI (default: the compiler's)",
         "--arch": "Linux: default this machine's, another cross-compiles (aarch64: g++-aarch64-linux-gnu); macOS: default universal2; Windows: default x64",
         "--deployment-target": "default 10.15",
@@ -99,6 +100,9 @@ def parse(argv: list[str]) -> Options:
         raise UsageError(f"--toolchain-file {a.toolchain_file}: no such file", "pass the path of a CMake toolchain file")
     if toolchain_file is not None and a.compiler:
         raise UsageError("--compiler does not apply with --toolchain-file", "the toolchain file names the compiler")
+    if a.compiler == "mingw" and (a.arch == "x86" or a.toolset or a.runtime):
+        raise UsageError("--compiler mingw builds for Windows x64 only, without MSVC's --toolset and --runtime",
+                         "drop --arch x86, --toolset and --runtime (or build with MSVC on Windows)")
     if a.cxx11_abi is not None and a.compiler == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(
