@@ -1,7 +1,8 @@
 include_guard(GLOBAL)
 
 # Where the SDK keeps a target's libraries, for a configure that is not the driver's (pip wheel,
-# an IDE) and so passes no OPEND_BIN_DIR: Bin/Linux, Bin/Mac/<Config>, Bin/Windows[-x64]/<Config>/<MD|MT>.
+# an IDE) and so passes no OPEND_BIN_DIR: Bin/Linux, Bin/Mac/<Config>, Bin/Windows[-x64]/<Config>/<MD|MT>
+# (MinGW, which has no MD/MT: runtime "", Bin/Windows-x64/<Config>).
 # The driver's platforms/*.py decide the same for build.py, Conan and the presets; a test holds the
 # two to the same answers.
 function(opend_default_bin_dir os config arch runtime out)
@@ -13,7 +14,11 @@ function(opend_default_bin_dir os config arch runtime out)
     if(arch STREQUAL "x86")
       set(_folder Windows)
     endif()
-    set(${out} "Bin/${_folder}/${config}/${runtime}" PARENT_SCOPE)
+    if(runtime STREQUAL "")
+      set(${out} "Bin/${_folder}/${config}" PARENT_SCOPE)
+    else()
+      set(${out} "Bin/${_folder}/${config}/${runtime}" PARENT_SCOPE)
+    endif()
   elseif(os STREQUAL "macos")
     set(${out} "Bin/Mac/${config}" PARENT_SCOPE)
   else()
@@ -21,7 +26,7 @@ function(opend_default_bin_dir os config arch runtime out)
   endif()
 endfunction()
 
-# This configure's own facts: the OS, x86 or x64 (MSVC), and MD or MT from CMAKE_MSVC_RUNTIME_LIBRARY.
+# This configure's own facts: the OS, x86 or x64 (MSVC), and MD or MT from CMAKE_MSVC_RUNTIME_LIBRARY (none for MinGW).
 function(opend_host_bin_dir out)
   set(_os linux)
   if(WIN32)
@@ -34,7 +39,9 @@ function(opend_host_bin_dir out)
     set(_arch x86)
   endif()
   set(_runtime MD)
-  if(DEFINED CMAKE_MSVC_RUNTIME_LIBRARY AND NOT CMAKE_MSVC_RUNTIME_LIBRARY MATCHES "DLL")
+  if(MINGW)
+    set(_runtime "")
+  elseif(DEFINED CMAKE_MSVC_RUNTIME_LIBRARY AND NOT CMAKE_MSVC_RUNTIME_LIBRARY MATCHES "DLL")
     set(_runtime MT)
   endif()
   opend_default_bin_dir("${_os}" "${CMAKE_BUILD_TYPE}" "${_arch}" "${_runtime}" _dir)

@@ -14,9 +14,9 @@ if(OPEND_SHIPS_PROTOBUF)
   install(FILES "$<TARGET_FILE:opend_protobuf::libprotobuf>" DESTINATION "${OPEND_BIN_DIR}")
   install(PROGRAMS "$<TARGET_FILE:opend_protobuf::protoc>" DESTINATION "${OPEND_BIN_DIR}")
 endif()
-if(NOT OPEND_CHANNEL_DIR)  # the vendor's place: beside the libraries, or on Windows one folder up from <MD|MT>
+if(NOT OPEND_CHANNEL_DIR)  # the vendor's place: beside the libraries, or with MSVC one folder up from <MD|MT>
   set(OPEND_CHANNEL_DIR "${OPEND_BIN_DIR}")
-  if(WIN32)
+  if(WIN32 AND NOT MINGW)
     get_filename_component(OPEND_CHANNEL_DIR "${OPEND_BIN_DIR}" DIRECTORY)
   endif()
 endif()
