@@ -88,6 +88,12 @@ def test_mingw_refusals(argv: list[str], needle: str, tmp_path: Path) -> None:
     assert r.returncode == 2 and needle in r.stderr, r.output
 
 
+def test_mingw_refuses_an_installed_protobuf(tmp_path: Path) -> None:
+    """Debian has no MinGW protobuf, and this machine's would not link into Windows programs."""
+    r = run_driver("--os", "windows", "--compiler", "mingw", "--protobuf", "system", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 4 and "not supported with --compiler mingw" in r.stderr and "drop --protobuf system" in r.stderr, r.output
+
+
 def test_windows_without_mingw_on_linux_is_the_wrong_host(tmp_path: Path) -> None:
     if options.host_os() != "linux":
         pytest.skip("MinGW-w64 builds from a Linux machine")
