@@ -31,6 +31,8 @@ DEBIAN_PACKAGES = (
     # OpenSSL its open channel links and the aarch64 protobuf of the --protobuf system cross build
     # (Debian multiarch: needs the arm64 architecture added)
     "g++-aarch64-linux-gnu", "qemu-user", "libssl-dev:arm64", "libprotobuf-dev:arm64",
+    # test_mingw.py: a Windows x64 build with MinGW-w64 (the posix threads variant), its consumer run under Wine
+    "g++-mingw-w64-x86-64-posix", "wine64",
 )
 
 

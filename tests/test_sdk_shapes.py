@@ -151,7 +151,8 @@ def test_package_names_the_libraries_as_the_vendor_does() -> None:
 
 @pytest.mark.parametrize("argv", [
     ["--os", "linux"], ["--os", "macos", "--build-type", "Debug"], ["--os", "macos"],
-    ["--os", "windows", "--arch", "x86", "--runtime", "MT"], ["--os", "windows", "--build-type", "Debug"]])
+    ["--os", "windows", "--arch", "x86", "--runtime", "MT"], ["--os", "windows", "--build-type", "Debug"],
+    ["--os", "windows", "--compiler", "mingw", "--build-type", "Debug"]])
 def test_configures_without_the_driver_get_its_bin_folder(argv: list[str], tmp_path: Path) -> None:
     """pip wheel (and any configure the driver does not make) lays out Bin/ as the driver would for
     that OS, build type, arch and runtime: `build.py inputs` hands CMake the platform modules'

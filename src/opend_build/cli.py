@@ -11,10 +11,10 @@ from types import FrameType
 
 from . import host, manifest, sources, tools
 from . import inputs as inputs_mod
-from .errors import HostMismatchError, Interrupted, OpenDError, ToolchainError, UsageError
+from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
 from .options import Options, host_os, parse
 from .plan import Plan, Tools, make_plan
-from .platforms import toolchain_for
+from .platforms import builds_on, toolchain_for
 from .runner import Runner, write_json
 from .sdk import BRANDS, DEFAULT_BRAND
 from .summary import Summary
@@ -22,12 +22,15 @@ from .summary import Summary
 
 def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
     """The plan for `options` in the environment `env`: the machine is looked at through one
-    `host.Probe` (none for another OS's --dry-run), whose processes the plan's head names."""
-    here = host_os()
-    if options.os != here and not options.dry_run:
+    `host.Probe` (none for a --dry-run of what this machine cannot build), whose processes the
+    plan's head names."""
+    this_os = host_os()
+    here = builds_on(options, this_os)
+    if not here and not options.dry_run:
         raise HostMismatchError(
-            f"--os {options.os} cannot be built on this {here} machine",
-            f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan",
+            f"--os {options.os} cannot be built on this {this_os} machine",
+            f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan"
+            + (" (Windows from Linux: --compiler mingw)" if options.os == "windows" and this_os == "linux" else ""),
         )
     missing: list[str] = []
 
@@ -41,10 +44,16 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
             missing.append(f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
             return fallback()
 
-    probe = host.Probe(env if options.os == here else None)
+    probe = host.Probe(env if here else None)
     toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     inputs = inputs_mod.resolve(options, env, probe)
-    sccache = "" if options.cache != "sccache" else (or_missing(lambda: tools.sccache(env), lambda: "sccache") if options.os == here else "sccache")
+    if toolchain.compiler == "mingw" and inputs.protobuf.provider == "installed":
+        raise ProtobufSourceError(
+            f"--protobuf {options.protobuf}: an installed protobuf is not supported with --compiler mingw yet: "
+            "its library would have to be a MinGW build (Debian has none) and its protoc this machine's",
+            f"drop --protobuf {options.protobuf} (or pass a version or a protobuf source): protobuf is then built for both from one source",
+        )
+    sccache = "" if options.cache != "sccache" else (or_missing(lambda: tools.sccache(env), lambda: "sccache") if here else "sccache")
     found = Tools(or_missing(lambda: tools.cmake(env), lambda: "cmake"), or_missing(lambda: tools.ninja(env), lambda: "ninja"), sccache)
     return make_plan(options, toolchain, inputs, sources.cache_root(env), found, host.cwd(),
                      env=env, missing=tuple(missing), probes=tuple(probe.ran))

@@ -61,7 +61,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--jobs", "parallel compile jobs", "N", default_text="cores, capped by memory", kind="int", short="-j"),
     Opt("--out", "output folder", "DIR", default_text="out/<Lib>4CPP-<os>-<build type>; a cross build's out/<Lib>4CPP-<os>-<arch>-<build type>",
         kind="path"),
-    Opt("--compiler", "the C++ compiler", per_os=True, default_text="gcc on Linux", reproduces=True),
+    Opt("--compiler", "the C++ compiler: clang with libc++; mingw is MinGW-w64 on a Linux machine (g++-mingw-w64-x86-64-posix)", per_os=True,
+        default_text="gcc on Linux, msvc on Windows", reproduces=True),
     Opt("--cxx11-abi", "g++: _GLIBCXX_USE_CXX11_ABI", per_os=True, default_text="the compiler's", reproduces=True),
     Opt("--arch", "target processor; on Linux another than this machine's cross-compiles (aarch64: g++-aarch64-linux-gnu)", per_os=True,
         default_text="Linux: this machine's; macOS: universal2; Windows: x64", reproduces=True),
@@ -188,6 +189,9 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
     if toolchain_file is not None and v["compiler"]:
         raise UsageError("--compiler does not apply with --toolchain-file", "the toolchain file names the compiler")
+    if v["compiler"] == "mingw" and (v["arch"] == "x86" or v["toolset"] or v["runtime"]):
+        raise UsageError("--compiler mingw builds for Windows x64 only, without MSVC's --toolset and --runtime",
+                         "drop --arch x86, --toolset and --runtime (or build with MSVC on Windows)")
     if v["cxx11_abi"] is not None and v["compiler"] == "clang":
         raise UsageError("--cxx11-abi is for g++ (libstdc++); clang here uses libc++")
     return Options(

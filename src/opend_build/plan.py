@@ -86,8 +86,8 @@ class Plan:
             if self.host_protobuf_build is not None:
                 assert t.host is not None
                 pb_line += (f"; built twice: for {t.host.arch} (this machine: its protoc generates the code, shared with native builds) "
-                            f"and for {t.arch} (libprotobuf and the protoc shipped in {t.bin_dir})")
-                folders = f"{self.host_protobuf_build} ({t.host.arch}), {self.protobuf_build} ({t.arch}), {self.sdk_build}"
+                            f"and for {t.target} (libprotobuf and the protoc shipped in {t.bin_dir})")
+                folders = f"{self.host_protobuf_build} ({t.host.arch}), {self.protobuf_build} ({t.target}), {self.sdk_build}"
         else:
             where = f"in {pb.prefix} (CMAKE_PREFIX_PATH)" if pb.prefix else "where CMake finds it"
             protoc = f"protoc {pb.protoc}" if pb.protoc else "its protoc"
@@ -98,12 +98,11 @@ class Plan:
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
-            *([f"  target arch: {t.arch} (cross-compiled on {t.host.arch}: " + (f"CMAKE_TOOLCHAIN_FILE={t.toolchain_file})" if t.toolchain_file else
-               f"CMAKE_SYSTEM_PROCESSOR={t.arch}, libraries from /usr/lib/{t.library_architecture})"),
+            *([f"  target arch: {t.arch}{f' ({t.os}, {t.compiler})' if t.os != t.host.os else ''} (cross-compiled on {t.host.arch}: {t.cross_how})",
                f"  host toolchain: {t.host.compiler} {t.host.version} ({t.host.cxx}) "
                + ("builds the protoc that runs here" if pb.provider == "build" else f"not needed: nothing of protobuf is built, this machine's installed protoc {pb.host_protoc} generates")]
               if t.host else []),
-            *([f"  host protoc: {self.host_protoc} (OPEND_HOST_PROTOC: generates the code; {t.bin_dir}/protoc is the {t.arch} one)"]
+            *([f"  host protoc: {self.host_protoc} (OPEND_HOST_PROTOC: generates the code; {t.bin_dir}/protoc is the {t.target} one)"]
               if self.host_protoc else []),
             f"  inputs: {self.inputs.origin}",
             *self._sources_lines(),
@@ -225,7 +224,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
                 Step("protobuf", f"install protobuf for {host.arch} into its shared prefix", "command",
                      (cmake, "--install", host_tree, *config, "--prefix", str(host_pb_build / "prefix")), host_env),
             ]
-        target = f" for {toolchain.arch}" if host_pb_build is not None else ""
+        target = f" for {toolchain.target}" if host_pb_build is not None else ""
         steps += [
             configure_step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)",
                            (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), step_env, pb_tree, reads),

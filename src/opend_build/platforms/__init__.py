@@ -27,7 +27,7 @@ MSVC_RUNTIMES = {"MT": "MultiThreaded$<$<CONFIG:Debug>:Debug>", "MD": "MultiThre
 @dataclass(frozen=True)
 class Toolchain:
     os: str
-    compiler: str  # "gcc", "clang", "appleclang", "msvc"
+    compiler: str  # "gcc", "clang", "appleclang", "msvc", "mingw" (MinGW-w64 g++, Windows from Linux)
     cxx: str  # compiler executable (absolute when probed on this host)
     version: str
     bin_dir: str  # where the SDK keeps this platform's libraries, e.g. "Bin/Linux"
@@ -39,7 +39,7 @@ class Toolchain:
     toolset: str = ""  # Windows: the platform toolset (-T)
     platform: str = ""  # Windows: the Visual Studio platform (-A): Win32 or x64
     runtime: str = ""  # Windows: MT or MD
-    arch: str = ""  # Linux: the target processor (x86_64, aarch64): the host's, or --arch's
+    arch: str = ""  # Linux: the target processor (x86_64, aarch64): the host's, or --arch's; MinGW: x86_64
     c: str = ""  # Linux cross builds: the C compiler beside `cxx` (CMake's checks and any C source)
     library_architecture: str = ""  # Linux cross builds: the Debian multiarch triplet whose libraries are the target's
     host: Toolchain | None = None  # cross builds: the build machine's own toolchain, which builds the protoc that runs here
@@ -52,6 +52,20 @@ class Toolchain:
     def cross(self) -> bool:
         """The build's programs do not run on this machine: protoc is built twice (see plan.py)."""
         return self.host is not None
+
+    @property
+    def target(self) -> str:
+        """The target as a cross build's plan names it: its processor, and its OS where that is not the build machine's."""
+        return f"{self.os} {self.arch}" if self.host is not None and self.host.os != self.os else self.arch
+
+    @property
+    def cross_how(self) -> str:
+        """How CMake is told the target of a cross build."""
+        if self.toolchain_file:
+            return f"CMAKE_TOOLCHAIN_FILE={self.toolchain_file}"
+        if self.compiler == "mingw":
+            return f"CMAKE_SYSTEM_NAME=Windows, CMAKE_SYSTEM_PROCESSOR={self.arch}, MinGW-w64 {self.cxx}, executables linked -static"
+        return f"CMAKE_SYSTEM_PROCESSOR={self.arch}, libraries from /usr/lib/{self.library_architecture}"
 
     @property
     def cxx_flags(self) -> tuple[str, ...]:
@@ -71,7 +85,7 @@ class Toolchain:
         if self.cross:
             # Set before any compiler check: CMake then treats the build as a cross build (no
             # try_run, no host libraries) and finds packages in the target's multiarch folders.
-            v["CMAKE_SYSTEM_NAME"] = "Linux"
+            v["CMAKE_SYSTEM_NAME"] = "Windows" if self.os == "windows" else "Linux"
             v["CMAKE_SYSTEM_PROCESSOR"] = self.arch
         if self.compiler != "msvc":
             v["CMAKE_CXX_COMPILER"] = self.cxx
@@ -81,6 +95,8 @@ class Toolchain:
             v["CMAKE_LIBRARY_ARCHITECTURE"] = self.library_architecture
         if self.stdlib == "libc++" and self.os == "linux":
             v["CMAKE_EXE_LINKER_FLAGS"] = "-stdlib=libc++"
+        if self.compiler == "mingw":  # the shipped protoc.exe carries MinGW's runtime (libstdc++, libgcc, winpthread): no DLLs beside it
+            v["CMAKE_EXE_LINKER_FLAGS"] = "-static"
         if self.cxx_flags:
             v["CMAKE_CXX_FLAGS"] = " ".join(self.cxx_flags)
         if self.osx_architectures:
@@ -98,10 +114,10 @@ class Toolchain:
 
     @property
     def channel_dir(self) -> str:
-        """Where the vendor puts the channel library: beside the static libraries, except on
-        Windows, where Bin/Windows[-x64]/<Config>/ holds the .dll and its .lib and <MD|MT>/ below
-        it the static libraries."""
-        return str(PurePosixPath(self.bin_dir).parent) if self.os == "windows" else self.bin_dir
+        """Where the vendor puts the channel library: beside the static libraries, except with
+        MSVC, where Bin/Windows[-x64]/<Config>/ holds the .dll and its .lib and <MD|MT>/ below
+        it the static libraries (MinGW's lib*.a sit beside the .dll: it has no MD/MT)."""
+        return str(PurePosixPath(self.bin_dir).parent) if self.compiler == "msvc" else self.bin_dir
 
     def key(self) -> str:
         """What makes two builds' object files incompatible: everything but notes."""
@@ -120,6 +136,11 @@ def modules() -> dict:  # type: ignore[type-arg]
 def option_choices() -> dict[str, dict[str, tuple[str, ...] | None]]:
     """OS -> the options its module takes -> their choices (None: any value)."""
     return {name: module.OPTIONS for name, module in modules().items()}
+
+
+def builds_on(options: Options, host_os: str) -> bool:
+    """Whether a machine of `host_os` builds for options.os: its own OS, or Windows from Linux with MinGW-w64."""
+    return options.os == host_os or (options.os == "windows" and options.compiler == "mingw" and host_os == "linux")
 
 
 def toolchain_for(options: Options, probe: Probe | None = None) -> Toolchain:

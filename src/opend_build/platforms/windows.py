@@ -1,12 +1,19 @@
-"""Windows: MSVC through a Visual Studio generator with an explicit platform toolset.
+"""Windows: MSVC through a Visual Studio generator with an explicit platform toolset, or MinGW-w64
+from a Linux machine (--compiler mingw).
 
 The "Visual Studio 12 2013" generator left CMake in 3.31, so every toolset, v120_xp included, is
 driven by the newest Visual Studio generator with -T <toolset>: MSBuild then uses the older
 toolset when that Visual Studio is installed beside the new one. vswhere finds the installs.
+
+MinGW-w64 (Debian's x86_64-w64-mingw32-g++-posix, package g++-mingw-w64-x86-64-posix) is a cross
+build like Linux --arch aarch64: the Toolchain carries the build machine's own as `host`, whose
+protoc generates the code. Its libraries keep MinGW's names (lib*.a) in Bin/Windows-x64/<Config>/,
+beside the channel's .dll and import library: MinGW has no MD/MT choice to keep apart.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import ToolchainError
@@ -22,7 +29,19 @@ SHIPPED_BY = {"v120_xp": ("Visual Studio 2013", 12), "v120": ("Visual Studio 201
               "v141": ("Visual Studio 2017", 15), "v142": ("Visual Studio 2019", 16), "v143": ("Visual Studio 2022", 17)}
 GENERATORS = {17: "Visual Studio 17 2022", 16: "Visual Studio 16 2019", 15: "Visual Studio 15 2017"}
 # The options Windows takes and their choices.
-OPTIONS: dict[str, tuple[str, ...] | None] = {"--arch": ("x86", "x64"), "--toolset": TOOLSETS, "--runtime": tuple(MSVC_RUNTIMES)}
+OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("msvc", "mingw"), "--arch": ("x86", "x64"), "--toolset": TOOLSETS,
+                                              "--runtime": tuple(MSVC_RUNTIMES)}
+# MinGW-w64 on a Linux machine: the compilers (the posix threads variant: std::thread works), and
+# the Debian packages that bring them and Wine, which runs what they make.
+MINGW = "x86_64-w64-mingw32"
+MINGW_CXX, MINGW_C = f"{MINGW}-g++-posix", f"{MINGW}-gcc-posix"
+MINGW_PACKAGE, WINE_PACKAGE = "g++-mingw-w64-x86-64-posix", "wine64"
+WINE_LOADERS = ("wine64", "/usr/lib/wine/wine64", "wine")  # Debian's wine64 package puts its loader in /usr/lib/wine
+
+
+def wine(probe: Probe) -> str | None:
+    """Wine's 64-bit loader on this machine, which runs the .exe files a MinGW build makes."""
+    return next((found for name in WINE_LOADERS if (found := probe.which(name))), None)
 
 
 def bin_dir(arch: str, build_type: str, runtime: str) -> str:
@@ -46,6 +65,8 @@ def choose(toolset: str | None, installs: list[dict[str, str]]) -> tuple[str, st
 
 
 def toolchain(options: Options, probe: Probe) -> Toolchain:
+    if options.compiler == "mingw":
+        return _mingw(options, probe)
     arch = options.arch or "x64"
     runtime = options.runtime or "MD"
     if probe.live:
@@ -67,3 +88,23 @@ def toolchain(options: Options, probe: Probe) -> Toolchain:
         runtime=runtime,
         notes=tuple(n for n in notes if n) + (f"arch {arch}, runtime /{runtime}{'d' if options.build_type == 'Debug' else ''}",),
     )
+
+
+def _mingw(options: Options, probe: Probe) -> Toolchain:
+    """Windows x64 from this Linux machine with MinGW-w64; the build machine's own toolchain as `host`."""
+    from . import linux, toolchain_for
+
+    host = toolchain_for(replace(options, os="linux", compiler=None, arch=None), probe)
+    if probe.live:
+        cxx, c = probe.which(MINGW_CXX), probe.which(MINGW_C)
+        if cxx is None:
+            raise ToolchainError(f"--compiler mingw: no MinGW-w64 compiler {MINGW_CXX} on PATH", f"install MinGW-w64: apt-get install {MINGW_PACKAGE}")
+        version = linux._version(cxx, probe)
+    else:
+        cxx, c, version = MINGW_CXX, MINGW_C, "(probed on the build host)"
+    notes = [f"cross build for Windows x64 on this {host.arch} Linux machine: protoc for {host.arch} generates the code; "
+             f"the .exe files run here under Wine ({WINE_PACKAGE})"]
+    if probe.live and wine(probe) is None:
+        notes.append(f"Wine is not installed: the build needs none, but nothing it makes can be tried here (apt-get install {WINE_PACKAGE})")
+    return Toolchain(os="windows", compiler="mingw", cxx=cxx, version=version, bin_dir=f"Bin/Windows-x64/{options.build_type}",
+                     arch="x86_64", c=c or "", host=host, notes=tuple(notes))
