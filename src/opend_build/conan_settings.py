@@ -11,12 +11,11 @@ from collections.abc import Mapping
 
 from .errors import UsageError
 from .options import Options, build
+from .platforms import windows
 
 OS = {"Linux": "linux", "Macos": "macos", "Windows": "windows"}
 MACOS_ARCH = {"armv8": "arm64", "x86_64": "x86_64", "armv8|x86_64": "universal2", "x86_64|armv8": "universal2"}
 WINDOWS_ARCH = {"x86": "x86", "x86_64": "x64"}
-# msvc compiler.version -> platform toolset; compiler.toolset (e.g. v120_xp) wins when given.
-MSVC_TOOLSET = {"180": "v120", "190": "v140", "191": "v141", "192": "v142", "193": "v143", "194": "v143", "195": "v143"}
 
 
 LINUX_ARCH = {"x86_64": "x86_64", "armv8": "aarch64"}
@@ -59,7 +58,8 @@ def options_for(settings: Mapping[str, str | None], brand: str) -> Options:
             raise UsageError(f"arch={arch} on Windows is not supported", "use x86 or x86_64")
         runtime = settings.get("compiler.runtime") or "dynamic"
         v["arch"], v["runtime"] = WINDOWS_ARCH[arch], "MT" if runtime == "static" else "MD"
-        toolset = settings.get("compiler.toolset") or MSVC_TOOLSET.get(settings.get("compiler.version") or "")
+        # compiler.version -> its platform toolset (the platform module's table); compiler.toolset (e.g. v120_xp) wins when given
+        toolset = settings.get("compiler.toolset") or windows.BY_MSVC_VERSION.get(settings.get("compiler.version") or "")
         if toolset:
             v["toolset"] = toolset
     return build("build", v)

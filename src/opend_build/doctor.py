@@ -20,7 +20,6 @@ MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64", 0x07: "x86"}
 COFF_MACHINES = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
 LIB_SUFFIXES = (".a", ".so", ".dylib", ".lib", ".dll")
 MSVC_RUNTIMES = {b"LIBCMTD": "MTd", b"MSVCRTD": "MDd", b"LIBCMT": "MT", b"MSVCRT": "MD"}
-MSC_VER = {"1800": "Visual Studio 2013 (v120)", "1900": "Visual Studio 2015 (v140)"}
 
 
 @dataclass(frozen=True)
@@ -89,11 +88,19 @@ def inspect(path: Path) -> Facts:
     fmt, archs = _format_arch(_object_header(data) if not data.startswith(b"\xca\xfe\xba\xbe") else data)
     runtime = next((r for k, r in MSVC_RUNTIMES.items() if b"DEFAULTLIB:" + k in data or b'DEFAULTLIB:"' + k in data), "")
     m = re.search(rb"_MSC_VER=(\d{4})", data)
-    compiler = MSC_VER.get(m.group(1).decode(), f"MSVC _MSC_VER {m.group(1).decode()}") if m else ""
+    compiler = _msvc(m.group(1).decode()) if m else ""
     if not compiler:
         g = re.search(rb"GCC: \([^)]*\) ([0-9][0-9.]*)", data)
         compiler = f"GCC {g.group(1).decode()}" if g else ""
     return Facts(str(path), fmt, archs, stdlib_of(data), runtime, compiler)
+
+
+def _msvc(msc_ver: str) -> str:
+    """'1900' -> 'Visual Studio 2015 (v140)', from the platform module's toolset table."""
+    from .platforms import windows
+
+    toolset = windows.BY_MSVC_VERSION.get(msc_ver[:3])
+    return f"{windows.SHIPPED_BY[toolset][0]} ({toolset})" if toolset else f"MSVC _MSC_VER {msc_ver}"
 
 
 def local_facts(cxx: str, flags: list[str]) -> Facts:

@@ -23,11 +23,22 @@ if TYPE_CHECKING:
     from ..host import Probe
     from ..settings import Options
 
-TOOLSETS = ("v120_xp", "v120", "v140", "v141", "v142", "v143")
-# Toolset -> the Visual Studio that ships it (for messages) and its major version.
-SHIPPED_BY = {"v120_xp": ("Visual Studio 2013", 12), "v120": ("Visual Studio 2013", 12), "v140": ("Visual Studio 2015", 14),
-              "v141": ("Visual Studio 2017", 15), "v142": ("Visual Studio 2019", 16), "v143": ("Visual Studio 2022", 17)}
-GENERATORS = {17: "Visual Studio 17 2022", 16: "Visual Studio 16 2019", 15: "Visual Studio 15 2017"}
+# The one toolset table: toolset -> the Visual Studio that ships it, its major version, and the
+# MSVC versions (Conan's compiler.version: _MSC_VER without its last digit) whose compiler it is.
+TOOLSET_TABLE: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "v120_xp": ("Visual Studio 2013", 12, ()),  # v120's compiler, XP's libraries: asked for by name only
+    "v120": ("Visual Studio 2013", 12, ("180",)),
+    "v140": ("Visual Studio 2015", 14, ("190",)),
+    "v141": ("Visual Studio 2017", 15, ("191",)),
+    "v142": ("Visual Studio 2019", 16, ("192",)),
+    "v143": ("Visual Studio 2022", 17, ("193", "194", "195")),
+}
+TOOLSETS = tuple(TOOLSET_TABLE)
+SHIPPED_BY = {t: (vs, major) for t, (vs, major, _) in TOOLSET_TABLE.items()}
+BY_MSVC_VERSION = {v: t for t, (_, _, versions) in TOOLSET_TABLE.items() for v in versions}
+# The Visual Studio generators CMake still has (2017 and newer), by major version, and each one's own toolset.
+GENERATORS = {major: f"Visual Studio {major} {vs.split()[-1]}" for vs, major, _ in TOOLSET_TABLE.values() if major >= 15}
+NEWEST_TOOLSET = {major: t for t, (_, major, versions) in TOOLSET_TABLE.items() if versions and major in GENERATORS}
 # The options Windows takes and their choices.
 OPTIONS: dict[str, tuple[str, ...] | None] = {"--compiler": ("msvc", "mingw"), "--arch": ("x86", "x64"), "--toolset": TOOLSETS,
                                               "--runtime": tuple(MSVC_RUNTIMES)}
@@ -56,7 +67,7 @@ def choose(toolset: str | None, installs: list[dict[str, str]]) -> tuple[str, st
         raise ToolchainError("no Visual Studio 2017 or newer found (vswhere lists none)",
                              "install Visual Studio 2022 (or its Build Tools) with the 'Desktop development with C++' workload")
     if toolset is None:
-        toolset = {17: "v143", 16: "v142", 15: "v141"}[newest]
+        toolset = NEWEST_TOOLSET[newest]
     elif SHIPPED_BY[toolset][1] not in majors and SHIPPED_BY[toolset][1] < 15:
         vs = SHIPPED_BY[toolset][0]
         raise ToolchainError(f"toolset {toolset} needs {vs} installed beside a newer Visual Studio",
