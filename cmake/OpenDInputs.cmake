@@ -41,37 +41,27 @@ function(opend_resolve_inputs)
   set(OPEND_PYTHON "${Python3_EXECUTABLE}" CACHE INTERNAL "the Python that ran `build.py inputs`")
   # The toolchain facts the manifest records, read from CMake's File API as the driver reads them
   # (opend_build/file_api.py: the same client and requests). CMake reads queries before it
-  # configures, so this first configure leaves it unanswered: opend_describe_install configures
+  # configures, so this first configure leaves it unanswered: cmake/OpenDDescribe.cmake configures
   # once more before it reads the reply.
   file(WRITE "${CMAKE_BINARY_DIR}/.cmake/api/v1/query/client-opend-build/query.json"
     [=[{"requests": [{"kind": "codemodel", "version": 2}, {"kind": "toolchains", "version": 1}]}]=])
 endfunction()
 
 # After everything else is installed: the install tree's build-manifest.json and SBOMs, as a
-# build.py output has them (cmake/opend_describe.py, the driver's own code); a wheel's SBOMs also
-# in its .dist-info/sboms/ (PEP 770; SKBUILD_METADATA_DIR is scikit-build-core's .dist-info).
+# build.py output has them (cmake/OpenDDescribe.cmake runs the driver's own code); a wheel's SBOMs
+# also in its .dist-info/sboms/ (PEP 770; SKBUILD_METADATA_DIR is scikit-build-core's .dist-info).
 function(opend_describe_install)
   if(NOT OPEND_INPUTS_ARGS)
     return()  # configured by build.py, which writes them itself
-  endif()
-  set(_wheel "")
-  if(SKBUILD_METADATA_DIR AND SKBUILD_PLATLIB_DIR)
-    set(_wheel "--sboms [==[${SKBUILD_METADATA_DIR}/sboms]==] --wheel-root [==[${SKBUILD_PLATLIB_DIR}]==]")
   endif()
   set(_inputs "")
   foreach(_arg IN LISTS OPEND_INPUTS_ARGS)
     string(APPEND _inputs " [==[${_arg}]==]")
   endforeach()
-  file(WRITE "${CMAKE_BINARY_DIR}/opend-describe.cmake" "if(NOT EXISTS [==[${CMAKE_BINARY_DIR}/.cmake/api/v1/reply]==])
-  execute_process(COMMAND [==[${CMAKE_COMMAND}]==] [==[${CMAKE_BINARY_DIR}]==] OUTPUT_QUIET)  # answers the File API query
-endif()
-execute_process(
-  COMMAND [==[${OPEND_PYTHON}]==] [==[${PROJECT_SOURCE_DIR}/cmake/opend_describe.py]==] --build-dir [==[${CMAKE_BINARY_DIR}]==]
-    --prefix \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\" --build-type \"\${CMAKE_INSTALL_CONFIG_NAME}\" ${_wheel} --${_inputs}
-  RESULT_VARIABLE _rc)
-if(NOT _rc EQUAL 0)
-  message(FATAL_ERROR \"opend-build could not write the installed SDK's build-manifest.json and SBOMs (exit \${_rc}): see the error above\")
-endif()
-")
-  install(SCRIPT "${CMAKE_BINARY_DIR}/opend-describe.cmake")
+  install(CODE "set(_opend_python [==[${OPEND_PYTHON}]==])
+set(_opend_build_dir [==[${CMAKE_BINARY_DIR}]==])
+set(_opend_metadata_dir [==[${SKBUILD_METADATA_DIR}]==])
+set(_opend_platlib_dir [==[${SKBUILD_PLATLIB_DIR}]==])
+set(_opend_inputs ${_inputs})")
+  install(SCRIPT "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/OpenDDescribe.cmake")
 endfunction()
