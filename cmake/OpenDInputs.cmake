@@ -49,4 +49,32 @@ function(opend_resolve_inputs)
   endif()
   file(WRITE "${CMAKE_BINARY_DIR}/opend-inputs.cmake" "${_out}")
   include("${CMAKE_BINARY_DIR}/opend-inputs.cmake")
+  # For opend_describe_install, on this configure and every later one (which keep these inputs).
+  set(OPEND_INPUTS_ARGS "${_args}" CACHE INTERNAL "the arguments `build.py inputs` was run with")
+  set(OPEND_PYTHON "${Python3_EXECUTABLE}" CACHE INTERNAL "the Python that ran `build.py inputs`")
+  # The toolchain facts the manifest records, read from CMake's File API as the driver reads them
+  # (opend_build/file_api.py: the same client and requests). CMake reads queries before it
+  # configures, so this first configure leaves it unanswered: cmake/OpenDDescribe.cmake configures
+  # once more before it reads the reply.
+  file(WRITE "${CMAKE_BINARY_DIR}/.cmake/api/v1/query/client-opend-build/query.json"
+    [=[{"requests": [{"kind": "codemodel", "version": 2}, {"kind": "toolchains", "version": 1}]}]=])
+endfunction()
+
+# After everything else is installed: the install tree's build-manifest.json and SBOMs, as a
+# build.py output has them (cmake/OpenDDescribe.cmake runs the driver's own code); a wheel's SBOMs
+# also in its .dist-info/sboms/ (PEP 770; SKBUILD_METADATA_DIR is scikit-build-core's .dist-info).
+function(opend_describe_install)
+  if(NOT OPEND_INPUTS_ARGS)
+    return()  # configured by build.py, which writes them itself
+  endif()
+  set(_inputs "")
+  foreach(_arg IN LISTS OPEND_INPUTS_ARGS)
+    string(APPEND _inputs " [==[${_arg}]==]")
+  endforeach()
+  install(CODE "set(_opend_python [==[${OPEND_PYTHON}]==])
+set(_opend_build_dir [==[${CMAKE_BINARY_DIR}]==])
+set(_opend_metadata_dir [==[${SKBUILD_METADATA_DIR}]==])
+set(_opend_platlib_dir [==[${SKBUILD_PLATLIB_DIR}]==])
+set(_opend_inputs ${_inputs})")
+  install(SCRIPT "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/OpenDDescribe.cmake")
 endfunction()

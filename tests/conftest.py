@@ -202,7 +202,7 @@ def consume(prefix: Path, lib: str, work: Path, env: dict[str, str] | None = Non
 
 # What makes a test a `build` test: it uses a fixture that builds (also through
 # request.getfixturevalue("default_" + brand)), or it builds, compiles or starts a server itself.
-BUILDS = re.compile(r"\b(default_|sdk_futu|sdk_moomoo|small_(built|clang|system|pb321|pb29|abi0)|conan_server|redis_url|project_copy|"
+BUILDS = re.compile(r"\b(default_|sdk_futu|sdk_moomoo|small_(built|clang|system|pb321|pb29|abi0|release)|conan_server|redis_url|project_copy|"
                     r"must_build\(|consume\(|start\(|tools\.cmake\(\)|\"g\+\+\"|\"cc\"|run_readme|make_venv\()")
 
 
@@ -307,9 +307,9 @@ class Built:
     killed: tuple[int, str, bool] | None = None  # a run killed before this one: (returncode, output, out existed)
 
 
-def _build(work: Path, name: str, *args: str) -> Built:
+def _build(work: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Built:
     out = work / "out" / name
-    r = must_build("--os", "linux", "--out", str(out), *args, summary=work / f"{name}.summary.json")
+    r = must_build("--os", "linux", "--out", str(out), *args, summary=work / f"{name}.summary.json", env=env)
     assert r.summary is not None
     return Built(out, r.summary, r)
 
@@ -379,6 +379,15 @@ def small_abi0(work: Path, small_sdk: Path) -> Built:
     r = must_build("--os", "linux", "--sdk", str(small_sdk), "--cxx11-abi", "0", "--out", str(out),
                    summary=work / "small-abi0.json")
     return Built(out, r.summary, r)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_release(work: Path, small_sdk: Path) -> Built:
+    """The suite's one optimised build of the driver: the small SDK, Release, with Debian's CMake
+    3.2x (test_toolchains.py checks both, test_reproducible.py rebuilds it elsewhere)."""
+    cmake3 = shutil.which("cmake", path="/usr/bin")
+    assert cmake3, "CMake 3.2x from the OS (apt-get install cmake) is needed: .ci/run installs it"
+    return _build(work, "small-release", "--sdk", str(small_sdk), "--build-type", "Release", env={"OPEND_BUILD_CMAKE": cmake3})
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,6 @@ def test_a_macos_plan_states_its_deployment_target_as_the_floor(tmp_path: Path) 
         p = make_plan(opts, toolchain_for(opts), resolve(opts, os.environ), Path("/cache"), Tools("cmake", "ninja"), Path("/w"))
         assert f"-DCMAKE_OSX_DEPLOYMENT_TARGET={target}" in next(s.argv for s in p.steps if s.kind == "configure" and s.phase == "sdk")
         assert f"deployment target {target}: runs on macOS {target} or newer" in p.render()
-        floor = manifest.runs_on(p, tmp_path, [])
+        floor = manifest.runs_on(p.os, tmp_path, [], p.toolchain.arch, p.toolchain.deployment_target)
         assert floor is not None and floor["macos"] == target
         assert manifest.runs_on_line(floor) == f"macOS {target} or newer (the deployment target)"

@@ -15,6 +15,9 @@ suite builds Debug unless a test asks; the Quick start's build runs in Release, 
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import json
 import os
 import re
@@ -27,6 +30,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SERVER_PASSWORD, conan_home, make_venv, ok, run, script
+from test_sbom import check_package
+
+from opend_build import sbom
+from opend_build.sources import sha256_file
 
 README = ROOT / "README.md"
 SDK_EXAMPLE = "/path/FTAPI4CPP_9.4.5418.zip"
@@ -198,7 +205,7 @@ def conan_packages(env: dict[str, str], ref: str, remote: str | None = None) -> 
     return found
 
 
-def test_conan_block_creates_and_uploads(conan_block: ConanRun) -> None:
+def test_conan_block_creates_and_uploads(conan_block: ConanRun, tmp_path: Path) -> None:
     creates = [o for o in conan_block.outputs if "opend-sdk/" in o and "Test" in o]
     assert len(creates) == 4 and all("round-trip ok" in o for o in creates)  # each test_package linked and ran
     assert sum("library ok" in o for o in creates) == 2  # the SDK's own sources, in the two SDK builds
@@ -211,6 +218,10 @@ def test_conan_block_creates_and_uploads(conan_block: ConanRun) -> None:
     folder = Path(ok(run([script("conan"), "cache", "path", f"opend-sdk/9.4.5418:{sdk_id}"], conan_block.env)).strip())
     assert (folder / "Bin/Linux/libFTAPI.a").is_file() and (folder / "Bin/Linux/protoc").is_file()
     assert (folder / "Include/Proto/Qot_Sub.pb.h").is_file()
+    # the package carries the build-manifest.json and SBOMs a build.py output has, of its own files
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("conan")}
+    spdx, cdx = (json.loads((folder / n).read_text()) for n in (sbom.SPDX_NAME, sbom.CYCLONEDX_NAME))
+    check_package(json.loads((folder / "build-manifest.json").read_text()), files, spdx, cdx, tmp_path)
     # `conan upload "opend-sdk/*" -r my-remote -c` sent every binary
     assert set(conan_packages(*default, "my-remote")) == set(local)
     assert set(conan_packages(conan_block.env, "opend-sdk/9.4.5418", "my-remote")) == {sdk_id}
@@ -249,11 +260,20 @@ def pip_block(project_copy: Path, small_zip: Path, tmp_path_factory: pytest.Temp
     return venv
 
 
-def test_pip_wheels_hold_the_sdk(pip_block: Path, project_copy: Path) -> None:
+def test_pip_wheels_hold_the_sdk(pip_block: Path, project_copy: Path, tmp_path: Path) -> None:
     for dist, lib_file, extra in (("dist", "libFTAPIProto.a", "Include/Proto/Trd_PlaceOrder.pb.h"), ("dist-sdk", "libFTAPI.a", "Include/FTAPI.h")):
         (wheel,) = (project_copy / dist).glob("opend_build-*.whl")
         assert wheel.name.endswith("-py3-none-linux_x86_64.whl"), wheel.name
-        names = set(zipfile.ZipFile(wheel).namelist())
+        zf = zipfile.ZipFile(wheel)
+        names = set(zf.namelist())
+        # PEP 770: the SBOMs in .dist-info/sboms/, naming the SDK's files by their paths in the wheel
+        # with the sha256 the wheel's RECORD gives them
+        (dist_info,) = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+        sboms = [json.loads(zf.read(f"{dist_info}/sboms/{n}")) for n in (sbom.SPDX_NAME, sbom.CYCLONEDX_NAME)]
+        record = csv.reader(io.StringIO(zf.read(f"{dist_info}/RECORD").decode()))
+        files = {row[0]: base64.urlsafe_b64decode(row[1].removeprefix("sha256=") + "==").hex() for row in record if row and row[1]}
+        assert {f"{dist_info}/sboms/{sbom.SPDX_NAME}", f"{dist_info}/sboms/{sbom.CYCLONEDX_NAME}"} <= set(files)
+        check_package(json.loads(zf.read("opend_build/cpp/build-manifest.json")), files, *sboms, tmp_path, root="opend_build/cpp/")
         for f in (f"Bin/Linux/{lib_file}", "Bin/Linux/libprotobuf.a", "Bin/Linux/protoc", extra, "Include/Proto/Qot_Sub.pb.h",
                   "Include/google/protobuf/message.h", "lib/cmake/FTAPI/FTAPIConfig.cmake"):
             assert "opend_build/cpp/" + f in names, (dist, f)

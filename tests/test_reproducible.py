@@ -1,9 +1,13 @@
 """Byte-for-byte reproducible outputs, and `verify --reproduce`, which rebuilds an output from the
 inputs its manifest records in a fresh cache and output folder and compares every file.
 
-One rebuild of the small SDK (Debug) serves both facts: it runs under another HOME, another
-umask and another cache and output folder than the session's build, at another time, and every
-file but the one the test edited comes out byte-identical; the edited one is named."""
+Two session builds are rebuilt so, each once: the small SDK in Debug and in Release (the suite's
+one optimised build). Each rebuild runs in other folders (a fresh cache and output folder), under
+another HOME, another umask and another clock than the session's build: `faketime` (Debian's
+libfaketime) moves its clock 400 days on (Debug) or 3 years on (Release), so anything that writes
+the time or the date into an output (__DATE__ in a source, a tool stamping what it writes) shows
+as a difference, not only what changes from one minute to the next. In Debug one file was edited
+after the build, and the rebuild must name it and nothing else; in Release every file must match."""
 
 from __future__ import annotations
 
@@ -16,21 +20,43 @@ from pathlib import Path
 from conftest import ROOT, Built, suite_args
 
 
+def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`verify --reproduce --out OUT` under HOME, umask and a clock `clock` ahead (faketime's
+    offset: "+400d"). Files keep the kernel's times (NO_FAKE_STAT: with stat() faked too, Ninja sees
+    CMake's files forever newer than its manifest and regenerates until it gives up) and monotonic
+    clocks stay real (timeouts and lock waits keep their meaning)."""
+    faketime = shutil.which("faketime")
+    assert faketime, "faketime is needed (apt-get install faketime): tests/run.py installs it"
+    home.mkdir(parents=True)
+    full = {**os.environ, **(env or {}), "HOME": str(home), "DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1"}
+    full.pop("OPEND_BUILD_CACHE", None)  # the rebuild makes its own fresh cache anyway
+    full.pop("SOURCE_DATE_EPOCH", None)  # the manifest says which one the build had
+    cmd = [faketime, "-f", clock, sys.executable, str(ROOT / "build.py"), *suite_args(("verify", "--reproduce", "--out", str(out)))]
+    return subprocess.run(["sh", "-c", f'umask {umask} && exec "$@"', "sh", *cmd], capture_output=True, text=True, env=full, timeout=1800)
+
+
 def test_verify_reproduce_rebuilds_byte_for_byte_and_names_an_edited_file(small_built: Built, tmp_path: Path) -> None:
     out = tmp_path / "elsewhere" / "FTAPI4CPP"
     shutil.copytree(small_built.out, out, symlinks=True)
     edited = out / "Include" / "Proto" / "Qot_Sub.pb.h"
     edited.write_text(edited.read_text() + "// edited after the build\n")
-    home = tmp_path / "another home"
-    home.mkdir()
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("OPEND_BUILD_CACHE", None)  # the rebuild makes its own fresh cache anyway
-    cmd = [sys.executable, str(ROOT / "build.py"), *suite_args(("verify", "--reproduce", "--out", str(out)))]
-    r = subprocess.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", *cmd], capture_output=True, text=True, env=env, timeout=1800)
+    r = rebuild(out, tmp_path / "another home", "077", "+400d")
     assert r.returncode == 13, r.stdout + r.stderr
     named = [line.strip() for line in r.stdout.splitlines() if line.startswith("  ")]
-    assert named == ["Include/Proto/Qot_Sub.pb.h: differs from the rebuild (changed since it was published)"], r.stdout
+    assert named == ["Include/Proto/Qot_Sub.pb.h: differs from the rebuild (changed since it was published)"], r.stdout + r.stderr
     assert "1 of " in r.stderr and "files do not reproduce" in r.stderr
+
+
+def test_release_rebuilds_byte_for_byte(small_release: Built, tmp_path: Path) -> None:
+    """The Release output, rebuilt with the same CMake (Debian's 3.2x) under umask 027 and a clock
+    three years on: every file, libraries, protoc, headers and the CMake package, is identical."""
+    recorded = small_release.out / "build-manifest.json"
+    before = recorded.read_bytes()
+    r = rebuild(small_release.out, tmp_path / "third home", "027", "+1096d", env={"OPEND_BUILD_CMAKE": str(shutil.which("cmake", path="/usr/bin"))})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "files rebuilt byte for byte from the recorded inputs" in r.stdout, r.stdout
+    n = int(r.stdout.split("verify: ok: all ")[1].split()[0])
+    assert n >= 20 and recorded.read_bytes() == before  # the rebuild went elsewhere: the output is untouched
 
 
 def test_differences_name_each_kind_of_file(tmp_path: Path) -> None:

@@ -31,6 +31,21 @@ def cyclonedx_problem(doc: dict[str, Any]) -> object:
     return JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(doc))
 
 
+def check_package(manifest: dict[str, Any], files: dict[str, str], spdx: dict[str, Any], cdx: dict[str, Any], tmp_path: Path, root: str = "") -> None:
+    """The SBOMs a package carries (a wheel, a Conan package): the validators accept them, they are
+    what sbom.py derives from the package's own build-manifest.json (`manifest`; its files under
+    `root`), and they name every file of its SDK tree with the sha256 it has in the package
+    (`files`: path -> sha256), leaving out only the manifest and the SBOMs themselves."""
+    files = {path: sha for path, sha in files.items() if path != f"{root}build-manifest.json"}
+    assert spdx_problems(spdx, tmp_path) == [] and cyclonedx_problem(cdx) is None
+    assert spdx == sbom.spdx(manifest, root) and cdx == sbom.cyclonedx(manifest, root)
+    named = {f["fileName"].removeprefix("./"): f["checksums"][1]["checksumValue"] for f in spdx["files"]}
+    tree = {path: sha for path, sha in files.items() if path.startswith(root) and path not in (f"{root}{sbom.SPDX_NAME}", f"{root}{sbom.CYCLONEDX_NAME}")}
+    assert named == tree and len(named) > 20
+    assert {c["name"]: c["hashes"][0]["content"] for c in cdx["components"] if c["type"] == "file"} == tree
+    assert "protobuf" in {p["name"] for p in spdx["packages"]}
+
+
 MANIFEST: dict[str, Any] = {
     "tool": {"name": "opend-build", "version": "0.1.0"}, "brand": "futu", "lib": "FTAPI", "sdk_version": "9.4.5418",
     "protobuf_version": "29.0", "os": "linux", "build_type": "Release",
@@ -70,6 +85,18 @@ def test_documents_follow_from_the_manifest_alone() -> None:
     a, b = sbom.documents(MANIFEST), sbom.documents(other)
     assert a[sbom.SPDX_NAME]["documentNamespace"] != b[sbom.SPDX_NAME]["documentNamespace"]
     assert a[sbom.CYCLONEDX_NAME]["serialNumber"] != b[sbom.CYCLONEDX_NAME]["serialNumber"]
+
+
+def test_a_wheels_documents_name_the_files_by_their_paths_in_the_wheel(tmp_path: Path) -> None:
+    """PEP 770's .dist-info/sboms/ describe the wheel: the same documents, the files under the
+    folder the wheel keeps the SDK in, and identities of their own."""
+    plain, wheel = sbom.documents(MANIFEST), sbom.documents(MANIFEST, "opend_build/cpp")
+    assert spdx_problems(wheel[sbom.SPDX_NAME], tmp_path) == [] and cyclonedx_problem(wheel[sbom.CYCLONEDX_NAME]) is None
+    assert [f["fileName"] for f in wheel[sbom.SPDX_NAME]["files"]] == [f"./opend_build/cpp/{o['path']}" for o in MANIFEST["outputs"]]
+    assert [c["name"] for c in wheel[sbom.CYCLONEDX_NAME]["components"] if c["type"] == "file"] == [f"opend_build/cpp/{o['path']}" for o in MANIFEST["outputs"]]
+    assert wheel[sbom.SPDX_NAME]["packages"] == plain[sbom.SPDX_NAME]["packages"]
+    assert wheel[sbom.SPDX_NAME]["documentNamespace"] != plain[sbom.SPDX_NAME]["documentNamespace"]
+    assert wheel[sbom.CYCLONEDX_NAME]["serialNumber"] != plain[sbom.CYCLONEDX_NAME]["serialNumber"]
 
 
 def test_the_validators_do_reject(tmp_path: Path) -> None:

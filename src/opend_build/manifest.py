@@ -36,7 +36,16 @@ def _tree(root: Path) -> list[dict[str, object]]:
 
 
 def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    inputs = plan.inputs
+    # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
+    return describe(plan.inputs, plan.os, plan.build_type, build_dir, out_dir, {"compiler": plan.toolchain.compiler, **_arch(plan.toolchain)},
+                    {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
+                     "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target)
+
+
+def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: Path,  # type: ignore[no-untyped-def]
+             toolchain: dict[str, object], reproducibility: dict[str, object], deployment_target: str = "") -> dict[str, object]:
+    """The manifest of the install tree `out_dir`, made from `inputs` in `build_dir`: the driver's
+    build (`build`), or `cmake --install` of a configure without the driver (pip, Conan)."""
     files = [{"path": f"Include/{e['path']}", "sha256": e["sha256"]} for e in _tree(build_dir / "Include")]
     for src in (inputs.source_dir, inputs.channel_source_dir):
         if src is not None:
@@ -46,20 +55,18 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
     return {
         "manifest_version": 1,
         "tool": {"name": "opend-build", "version": __version__},
-        "brand": plan.brand,
-        "lib": plan.lib,
-        "sdk_version": plan.sdk_version,
+        "brand": inputs.brand,
+        "lib": inputs.lib,
+        "sdk_version": inputs.version,
         "protobuf_version": version_file.read_text().strip() if version_file.exists() else None,
-        "os": plan.os,
-        "build_type": plan.build_type,
+        "os": target_os,
+        "build_type": build_type,
         "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
-        "toolchain": {"compiler": plan.toolchain.compiler, **file_api.toolchain_facts(build_dir, "opend_sdk"), **_arch(plan.toolchain)},
-        "channel": channel_record(out_dir, plan.lib, outputs, inputs.channel, inputs.channel_why),
-        "linked": linked(out_dir, plan.lib),
-        "runs_on": runs_on(plan, out_dir, [str(o["path"]) for o in outputs]),
-        # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
-        "reproducibility": {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
-                            "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()},
+        "toolchain": {**toolchain, **file_api.toolchain_facts(build_dir, "opend_sdk")},
+        "channel": channel_record(out_dir, inputs.lib, outputs, inputs.channel, inputs.channel_why),
+        "linked": linked(out_dir, inputs.lib),
+        "runs_on": runs_on(target_os, out_dir, [str(o["path"]) for o in outputs], str(toolchain.get("arch") or ""), deployment_target),
+        "reproducibility": reproducibility,
         "outputs": outputs,
     }
 
@@ -76,17 +83,17 @@ def linked(out_dir: Path, lib: str) -> list[dict[str, str]]:
     return [{"name": name, "version": str(usage[key])} for name, key in (("openssl", "openssl_version"), ("zlib", "zlib_version")) if usage.get(key)]
 
 
-def runs_on(plan, out_dir: Path, paths: list[str]) -> dict[str, object] | None:  # type: ignore[no-untyped-def]
+def runs_on(target_os: str, out_dir: Path, paths: list[str], arch: str, deployment_target: str) -> dict[str, object] | None:
     """The oldest system the outputs load on. Linux: the newest glibc (and libstdc++) symbol
     version the executables and shared objects need, read from their bytes (elf.py). macOS: the
     deployment target the configure set (CMAKE_OSX_DEPLOYMENT_TARGET), which every object carries
     as its minimum OS version. Windows: None (no such floor is recorded)."""
-    if plan.os == "macos":
-        return {"macos": plan.toolchain.deployment_target, "how": "the deployment target the configure set (CMAKE_OSX_DEPLOYMENT_TARGET)"}
-    if plan.os != "linux":
+    if target_os == "macos":
+        return {"macos": deployment_target, "how": "the deployment target the configure set (CMAKE_OSX_DEPLOYMENT_TARGET)"} if deployment_target else None
+    if target_os != "linux":
         return None
     found = elf.floor(out_dir, paths)
-    return {**found, "arch": plan.toolchain.arch} if found else None
+    return {**found, "arch": arch} if found else None
 
 
 def runs_on_line(floor: dict[str, object] | None) -> str:
@@ -121,9 +128,28 @@ def channel_record(out_dir: Path, lib: str, outputs: list[dict[str, object]], pl
 def write(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Write the manifest into `out_dir`; what was written."""
     data = build(plan, build_dir, out_dir)
+    _write(data, out_dir)
+    return data
+
+
+def _write(data: dict[str, object], out_dir: Path, sboms: Path | None = None, root: str = "") -> None:
     (out_dir / NAME).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for name, doc in sbom.documents(data).items():  # derived from the manifest: one source of truth
-        (out_dir / name).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for folder, names in ((out_dir, ""), *(((sboms, root),) if sboms is not None else ())):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, doc in sbom.documents(data, names).items():  # derived from the manifest: one source of truth
+            (folder / name).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_installed(inputs, target_os: str, build_type: str, build_dir: Path, prefix: Path,  # type: ignore[no-untyped-def]
+                    source_date_epoch: str, sboms: Path | None = None, root: str = "") -> dict[str, object]:
+    """`cmake --install` of a configure without the driver (the pip wheel, the Conan package):
+    the install tree gets the manifest and SBOMs a build.py output has; `sboms` is a second place
+    for the SBOMs (a wheel's .dist-info/sboms), naming the files from the wheel's root (`root`).
+    Not rebuilt by `verify --reproduce`: such a configure maps no build paths out and its flags
+    are the package manager's."""
+    data = describe(inputs, target_os, build_type, build_dir, prefix, {},
+                    {"argv": None, "source_date_epoch": source_date_epoch or None, "path_maps": False, "toolchain_key": None})
+    _write(data, prefix, sboms, root)
     return data
 
 

@@ -7,6 +7,9 @@ vendor's binary or opend-build's own), the system libraries linked (OpenSSL, zli
 version CMake found, and the compiler and CMake as the tools that made it. Nothing in them
 depends on when or where the build ran: no timestamps but SOURCE_DATE_EPOCH's (recorded in the
 manifest), identifiers derived from content.
+
+`root` names the files where a package puts the output: a wheel's SBOMs (in .dist-info/sboms/,
+PEP 770) name them by their paths in the wheel (opend_build/cpp/Bin/Linux/...).
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ def _created(m: dict[str, Any]) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _content_id(m: dict[str, Any]) -> str:
-    return hashlib.sha256("".join(f"{o['path']}\0{o['sha256']}\n" for o in m["outputs"]).encode()).hexdigest()
+def _content_id(m: dict[str, Any], root: str) -> str:
+    return hashlib.sha256("".join(f"{root}{o['path']}\0{o['sha256']}\n" for o in m["outputs"]).encode()).hexdigest()
 
 
 def _tools(m: dict[str, Any]) -> list[tuple[str, str]]:
@@ -84,9 +87,14 @@ def _tools(m: dict[str, Any]) -> list[tuple[str, str]]:
     return tools
 
 
-def spdx(m: dict[str, Any]) -> dict[str, Any]:
+def _root(root: str) -> str:
+    return root.strip("/") + "/" if root.strip("/") else ""
+
+
+def spdx(m: dict[str, Any], root: str = "") -> dict[str, Any]:
     name = f"{m['lib']}4CPP-{m['os']}-{m['build_type'].lower()}"
-    files = [{"SPDXID": f"SPDXRef-File-{i}", "fileName": f"./{o['path']}",
+    root = _root(root)
+    files = [{"SPDXID": f"SPDXRef-File-{i}", "fileName": f"./{root}{o['path']}",
               "checksums": [{"algorithm": "SHA1", "checksumValue": o["sha1"]}, {"algorithm": "SHA256", "checksumValue": o["sha256"]}]}
              for i, o in enumerate(m["outputs"], 1)]
     verification = hashlib.sha1("".join(sorted(o["sha1"] for o in m["outputs"])).encode()).hexdigest()  # noqa: S324 - SPDX's rule
@@ -113,14 +121,15 @@ def spdx(m: dict[str, Any]) -> dict[str, Any]:
         relationships.append({"spdxElementId": main["SPDXID"], "relationshipType": "DEPENDS_ON", "relatedSpdxElement": pkg["SPDXID"]})
     return {
         "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": name,
-        "documentNamespace": f"https://spdx.org/spdxdocs/opend-build/{name}-{_content_id(m)[:32]}",
+        "documentNamespace": f"https://spdx.org/spdxdocs/opend-build/{name}-{_content_id(m, root)[:32]}",
         "creationInfo": {"created": _created(m), "creators": [f"Tool: {t}-{v}" if v else f"Tool: {t}" for t, v in _tools(m)]},
         "packages": packages, "files": files, "relationships": relationships,
     }
 
 
-def cyclonedx(m: dict[str, Any]) -> dict[str, Any]:
+def cyclonedx(m: dict[str, Any], root: str = "") -> dict[str, Any]:
     name = f"{m['lib']}4CPP-{m['os']}-{m['build_type'].lower()}"
+    root = _root(root)
     comps: list[dict[str, Any]] = []
     for c in components(m):
         comp: dict[str, Any] = {"type": c.kind, "bom-ref": c.ref, "name": c.name}
@@ -133,11 +142,11 @@ def cyclonedx(m: dict[str, Any]) -> dict[str, Any]:
         if c.note:
             comp["description"] = c.note
         comps.append(comp)
-    files = [{"type": "file", "bom-ref": f"file-{i}", "name": o["path"], "hashes": [{"alg": "SHA-256", "content": o["sha256"]}]}
+    files = [{"type": "file", "bom-ref": f"file-{i}", "name": f"{root}{o['path']}", "hashes": [{"alg": "SHA-256", "content": o["sha256"]}]}
              for i, o in enumerate(m["outputs"], 1)]
     return {
         "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
-        "serialNumber": f"urn:uuid:{uuid.uuid5(NAMESPACE, _content_id(m))}",
+        "serialNumber": f"urn:uuid:{uuid.uuid5(NAMESPACE, _content_id(m, root))}",
         "metadata": {"timestamp": _created(m),
                      "tools": {"components": [{"type": "application", "name": t, **({"version": v} if v else {})} for t, v in _tools(m)]},
                      "component": {"type": "library", "bom-ref": "output", "name": name, "version": m["sdk_version"]}},
@@ -146,5 +155,5 @@ def cyclonedx(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def documents(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {SPDX_NAME: spdx(m), CYCLONEDX_NAME: cyclonedx(m)}
+def documents(m: dict[str, Any], root: str = "") -> dict[str, dict[str, Any]]:
+    return {SPDX_NAME: spdx(m, root), CYCLONEDX_NAME: cyclonedx(m, root)}
