@@ -10,7 +10,6 @@ inputs `build.py inputs` prepared for the configure. A wheel's SBOMs also go to 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ def main(argv: list[str]) -> int:
     import build
 
     build.load(ROOT)
-    from opend_build import inputs, manifest, options
+    from opend_build import host, inputs, manifest, options
     from opend_build.errors import OpenDError
 
     args = [x for x in a.inputs if x != "--"]
@@ -38,9 +37,10 @@ def main(argv: list[str]) -> int:
         args += ["--build-type", a.build_type]
     try:
         opts = options.parse(args)
-        resolved = inputs.resolve(opts, dict(os.environ))
+        env = host.environ()
+        resolved = inputs.resolve(opts, env)
         root = a.prefix.resolve().relative_to(a.wheel_root.resolve()).as_posix() if a.sboms and a.wheel_root else ""
-        data = manifest.write_installed(resolved, opts.os, a.build_type, a.build_dir, a.prefix, os.environ.get("SOURCE_DATE_EPOCH", ""),
+        data = manifest.write_installed(resolved, opts.os, a.build_type, a.build_dir, a.prefix, env.get("SOURCE_DATE_EPOCH", ""),
                                         a.sboms, root)
     except OpenDError as exc:
         print(f"error: {exc.message}" + (f"\n  what to do: {exc.hint}" if exc.hint else ""), file=sys.stderr)
