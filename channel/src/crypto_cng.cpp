@@ -150,12 +150,13 @@ bool parse_pkcs1(Der der, RsaNumbers& k) {
            seq.integer(k.dp) && seq.integer(k.dq) && seq.integer(k.qinv);
 }
 
-// PrivateKeyInfo ::= SEQUENCE { version 0, AlgorithmIdentifier { rsaEncryption, NULL }, OCTET STRING RSAPrivateKey, ... }
+// PrivateKeyInfo ::= SEQUENCE { version 0 (1: RFC 5958's, with optional fields after), AlgorithmIdentifier
+// { rsaEncryption, NULL }, OCTET STRING RSAPrivateKey, ... }
 bool parse_pkcs8(Der der, RsaNumbers& k) {
     static const uint8_t kRsaEncryption[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};  // 1.2.840.113549.1.1.1
     Der seq(0, 0), alg(0, 0), oid(0, 0), key(0, 0);
     std::vector<uint8_t> version;
-    if (!der.take(0x30, &seq) || !seq.integer(version) || version.size() != 1 || version[0] != 0) return false;
+    if (!der.take(0x30, &seq) || !seq.integer(version) || version.size() != 1 || version[0] > 1) return false;
     if (!seq.take(0x30, &alg) || !alg.take(0x06, &oid)) return false;
     if (oid.end - oid.p != static_cast<long>(sizeof(kRsaEncryption)) || memcmp(oid.p, kRsaEncryption, sizeof(kRsaEncryption)) != 0) return false;
     if (!seq.take(0x04, &key)) return false;

@@ -257,6 +257,14 @@ static void test_rsa(char** pem_files) {
         }
         std::string out;
         CHECK(!k.decrypt(std::string(127, 'x'), out));
+        // another PEM block first is skipped; a key cut short, or under a passphrase, does not load
+        RsaKey after;
+        CHECK(after.load_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" + pem) && after.block_size() == 128);
+        size_t body = pem.find('\n') + 1;
+        std::string cut = pem.substr(0, body + (pem.size() - body) / 2) + pem.substr(pem.find("-----END"));
+        CHECK(!after.load_pem(cut) && !after.loaded());
+        std::string locked = pem.substr(0, body) + "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n" + pem.substr(body);
+        CHECK(!after.load_pem(locked));
     }
     RsaKey bad;
     CHECK(!bad.load_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"));
