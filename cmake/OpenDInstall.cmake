@@ -71,6 +71,12 @@ if(OPEND_OPEN_CHANNEL)  # ours, under the vendor's file name and where the vendo
   endif()
   set(OPEND_CHANNEL_STATIC_FILE "$<TARGET_FILE_NAME:opend_channel_static>")
 endif()
+# what the static archive links: Windows' own CNG and Winsock there, OpenSSL's libcrypto elsewhere
+if(WIN32)
+  set(OPEND_CHANNEL_STATIC_LINK "bcrypt;ws2_32")
+else()
+  set(OPEND_CHANNEL_STATIC_LINK "OpenSSL::Crypto;Threads::Threads")
+endif()
 set(OPEND_CHANNEL_DEFINES "")
 if(OPEND_OPEN_CHANNEL AND OPEND_LIB STREQUAL "MMAPI")
   set(OPEND_CHANNEL_DEFINES "OPEND_CHANNEL_LIB_MMAPI=1")
