@@ -65,22 +65,29 @@ if(OPEND_OPEN_CHANNEL)  # ours, under the vendor's file name and where the vendo
   endif()
   set(OPEND_CHANNEL_STATIC_FILE "$<TARGET_FILE_NAME:opend_channel_static>")
 endif()
-# The system libraries behind the imported targets, for package managers that take names, not
-# targets (Conan's package_info): protobuf's runtime needs the threads library (and libm) on
-# Linux; the open channel's static archive OpenSSL's libcrypto, by the file CMake found.
+# What the open channel's static archive links, as targets (the CMake package) and as names (for
+# package managers that take names: Conan's package_info): Windows' own CNG and Winsock there,
+# OpenSSL's libcrypto (by the file CMake found) and the threads library elsewhere. protobuf's
+# runtime needs the threads library and libm on Linux.
 set(OPEND_PROTOBUF_SYSTEM_LIBS "")
-set(OPEND_CHANNEL_STATIC_LIBS "")
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   set(OPEND_PROTOBUF_SYSTEM_LIBS pthread m)
 endif()
-if(OPEND_OPEN_CHANNEL)
-  get_filename_component(_crypto "${OPENSSL_CRYPTO_LIBRARY}" NAME_WE)
-  if(NOT WIN32)
-    string(REGEX REPLACE "^lib" "" _crypto "${_crypto}")
+set(OPEND_CHANNEL_STATIC_LIBS "")
+if(WIN32)
+  set(OPEND_CHANNEL_STATIC_LINK "bcrypt;ws2_32")
+  if(OPEND_OPEN_CHANNEL)
+    set(OPEND_CHANNEL_STATIC_LIBS bcrypt ws2_32)
   endif()
-  set(OPEND_CHANNEL_STATIC_LIBS ${_crypto})
-  if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-    list(APPEND OPEND_CHANNEL_STATIC_LIBS pthread)
+else()
+  set(OPEND_CHANNEL_STATIC_LINK "OpenSSL::Crypto;Threads::Threads")
+  if(OPEND_OPEN_CHANNEL)
+    get_filename_component(_crypto "${OPENSSL_CRYPTO_LIBRARY}" NAME_WE)
+    string(REGEX REPLACE "^lib" "" _crypto "${_crypto}")
+    set(OPEND_CHANNEL_STATIC_LIBS ${_crypto})
+    if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+      list(APPEND OPEND_CHANNEL_STATIC_LIBS pthread)
+    endif()
   endif()
 endif()
 set(OPEND_CHANNEL_DEFINES "")

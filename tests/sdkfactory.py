@@ -62,20 +62,6 @@ def channel_library(lib: str, dest: Path) -> Path:
     return dest
 
 
-def windows_channel(lib: str, folder: Path, cxx: str) -> tuple[Path, Path]:
-    """A stand-in for the vendor's closed <Lib>Channel.dll and its import library <Lib>Channel.lib,
-    as the Windows SDK ships them in `folder` (Bin/Windows-x64/<Config>/): built by MinGW-w64 `cxx`
-    from data/standin/ChannelDll.cpp over the channel's C API, its runtime linked in."""
-    folder.mkdir(parents=True, exist_ok=True)
-    src = folder / "ChannelDll.cpp"
-    src.write_text(standin("ChannelDll.cpp", lib))
-    dll, implib = folder / f"{lib}Channel.dll", folder / f"{lib}Channel.lib"
-    subprocess.run([cxx, "-shared", "-static", "-O1", f"-I{ROOT / 'channel' / 'include'}", *(["-DOPEND_CHANNEL_LIB_MMAPI=1"] if lib == "MMAPI" else []),
-                    "-o", str(dll), str(src), f"-Wl,--out-implib,{implib}"], check=True, timeout=300)
-    src.unlink()
-    return dll, implib
-
-
 # The five protocol files in which moomoo's set differs from futu's.
 MOOMOO_DIFFERS = ["Qot_GetIpoList.proto", "Qot_OptionScreen.proto", "Qot_StockScreen.proto", "Qot_WarrantScreen.proto", "Verification.proto"]
 

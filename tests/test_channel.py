@@ -3,7 +3,9 @@ client's own functions, and scenarios against the stand-in OpenD (tests/opend_st
 
 channel/ is built twice per session, once plainly (warnings as errors) and once with
 ASan+UBSan; every scenario runs against both builds except the two long timer scenarios, which
-run once. Everything stays on loopback. channel_feed runs the receive path without a socket:
+run once. A third build by MinGW-w64 (the Windows backends: Winsock 2 and CNG) runs under Wine:
+the unit program, every known-answer test (CNG's crypto equals OpenSSL's and the official
+client's) and the plain and encrypted sessions. Everything stays on loopback. channel_feed runs the receive path without a socket:
 hand-made streams on both builds, and hypothesis-mutated frames on the sanitized build.
 """
 
@@ -21,6 +23,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +70,34 @@ class Build:
         return subprocess.run([str(self.exe(name)), *args], capture_output=True, text=True, timeout=timeout, env=self.env(), **kw)
 
 
-def _build(folder: Path, sanitize: bool) -> Build:
+class WineBuild(Build):
+    """The channel built by MinGW-w64 for Windows x64; its programs run under Wine."""
+
+    def __init__(self, folder: Path, wine: Any) -> None:
+        super().__init__(folder, sanitize=False)
+        self.wine = wine
+
+    def exe(self, name: str) -> Path:
+        return self.folder / (name if name.endswith(".dll") else f"{name}.exe")
+
+    def env(self) -> dict[str, str]:
+        return dict(self.wine.env)
+
+    def run(self, name: str, *args: str, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+        from test_mingw import WINE
+
+        assert WINE is not None
+        return subprocess.run([WINE, str(self.exe(name)), *args], capture_output=True, text=True, timeout=timeout, env=self.env(), **kw)
+
+
+def _build(folder: Path, sanitize: bool, *extra: str) -> Build:
     from opend_build import tools  # PyPI's cmake and ninja, which the project depends on
 
     cmake = tools.cmake(os.environ)
     gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja(os.environ)}"]
     cfg = [cmake, "-S", str(CHANNEL), "-B", str(folder), *gen, "-DOPEND_CHANNEL_TESTS=ON",
            "-DCMAKE_BUILD_TYPE=" + ("Debug" if sanitize else "RelWithDebInfo"), "-DCMAKE_CXX_FLAGS=-Werror",
-           "-DOPEND_CHANNEL_SANITIZE=" + ("ON" if sanitize else "OFF")]
+           "-DOPEND_CHANNEL_SANITIZE=" + ("ON" if sanitize else "OFF"), *extra]
     for cmd in (cfg, [cmake, "--build", str(folder), "--parallel", "2"]):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
@@ -91,9 +114,37 @@ def san_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     return _build(tmp_path_factory.mktemp("channel-asan"), sanitize=True)
 
 
+@pytest.fixture(scope="session")
+def mingw_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+    """channel/ by MinGW-w64 (CNG and Winsock 2), with a Wine prefix of its own, stopped at the end."""
+    from test_mingw import MINGW, WINE, Wine
+
+    from opend_build.platforms import windows
+
+    if MINGW is None or WINE is None:
+        pytest.skip(f"needs {windows.MINGW_PACKAGE} and {windows.WINE_PACKAGE} (tests/run.py installs them)")
+    wine = Wine(tmp_path_factory.mktemp("wine-channel"))
+    try:
+        yield WineBuild(_build(tmp_path_factory.mktemp("channel-mingw"), False, "-DCMAKE_SYSTEM_NAME=Windows", "-DCMAKE_SYSTEM_PROCESSOR=x86_64",
+                               f"-DCMAKE_CXX_COMPILER={MINGW}").folder, wine)
+    finally:
+        wine.stop()
+
+
 @pytest.fixture(params=["plain", "asan"])
 def build(request: pytest.FixtureRequest) -> Build:
     return request.getfixturevalue("plain_build" if request.param == "plain" else "san_build")
+
+
+@pytest.fixture(params=["plain", "mingw"])
+def kat_build(request: pytest.FixtureRequest) -> Build:
+    """The known answers hold for both crypto backends: OpenSSL's (Linux) and CNG (Windows, under Wine)."""
+    return request.getfixturevalue(f"{request.param}_build")
+
+
+@pytest.fixture(params=["plain", "asan", "mingw"])
+def session_build(request: pytest.FixtureRequest) -> Build:
+    return request.getfixturevalue({"plain": "plain_build", "asan": "san_build", "mingw": "mingw_build"}[request.param])
 
 
 # --- the pure parts ---------------------------------------------------------------------------------
@@ -102,6 +153,13 @@ def test_unit_program(build: Build) -> None:
     r = build.run("channel_unit")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "channel_unit: all" in r.stdout and "checks passed" in r.stdout
+
+
+def test_unit_program_on_windows(mingw_build: Build, rsa_keys: dict[str, Path]) -> None:
+    """Under Wine, with the RSA keys given (the Windows program has no OpenSSL to make them)."""
+    r = mingw_build.run("channel_unit", str(rsa_keys["pkcs1"]), str(rsa_keys["pkcs8"]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "channel_unit: all" in r.stdout and "not tested" not in r.stdout
 
 
 def test_exports_only_the_c_api(plain_build: Build) -> None:
@@ -220,16 +278,27 @@ def kat(b: Build, *args: str) -> str:
     return r.stdout.strip()
 
 
-def test_header_and_sha1_match_official(plain_build: Build, official: Any) -> None:
+def kats(b: Build, *jobs: list[str]) -> list[str]:
+    """Many known-answer jobs in one run of channel_kat (`batch`: one tab-separated job a line),
+    their outputs in order; every job must succeed."""
+    r = b.run("channel_kat", "batch", input="".join("\t".join(job) + "\n" for job in jobs))
+    out = [line.strip() for line in r.stdout.splitlines()]
+    assert r.returncode == 0 and len(out) == len(jobs) and "error" not in out, f"channel_kat batch: {r.stderr[-3000:]}\n{out}"
+    return out
+
+
+def test_header_and_sha1_match_official(kat_build: Build, official: Any) -> None:
     cases = [(1001, 1, data(n, 1)) for n in LENGTHS] + [(0xFFFFFFFF, 0xFFFFFFFE, data(3)), (3005, 77, "")]
     theirs = official([["header", p, s, body] for p, s, body in cases])
-    for (proto, serial, body), want in zip(cases, theirs):
-        # the official client builds a format-1 (JSON) header for bytes; same layout
-        assert kat(plain_build, "header", str(proto), "1", "0", str(serial), body) == want
-        head = bytes.fromhex(want)[:44].hex()
-        fields = kat(plain_build, "parse", head).split()
+    # the official client builds a format-1 (JSON) header for bytes; same layout
+    ours = kats(kat_build, *(job for (proto, serial, body), want in zip(cases, theirs)
+                             for job in (["header", str(proto), "1", "0", str(serial), body], ["parse", want[:88]], ["sha1", body])))
+    for i, ((proto, serial, body), want) in enumerate(zip(cases, theirs)):
+        header, parsed, sha = ours[3 * i:3 * i + 3]
+        assert header == want
+        fields = parsed.split()
         assert fields[:5] == [str(proto), "1", "0", str(serial), str(len(body) // 2)]
-        assert fields[5] == kat(plain_build, "sha1", body) == bytes.fromhex(want)[16:36].hex()
+        assert fields[5] == sha == bytes.fromhex(want)[16:36].hex()
 
 
 def test_parse_rejects_bad_magic_and_oversized(plain_build: Build) -> None:
@@ -242,50 +311,46 @@ def test_parse_rejects_bad_magic_and_oversized(plain_build: Build) -> None:
 
 
 @pytest.mark.parametrize("mode", ["ecb", "cbc"])
-def test_aes_matches_official(plain_build: Build, official: Any, mode: str) -> None:
+def test_aes_matches_official(kat_build: Build, official: Any, mode: str) -> None:
     iv = IV if mode == "cbc" else None
     plains = [data(n, n) for n in LENGTHS]
     theirs = official([[f"{mode}-enc", KEY, iv, p] for p in plains])
-    key_hex, iv_hex = KEY.encode().hex(), IV.encode().hex()
-    ours = []
-    for p, want in zip(plains, theirs):
-        args = [key_hex, p] if mode == "ecb" else [key_hex, iv_hex, p]
-        enc = kat(plain_build, f"{mode}-enc", *args)
+    keys = [KEY.encode().hex()] + ([IV.encode().hex()] if mode == "cbc" else [])
+    ours = kats(kat_build, *([f"{mode}-enc", *keys, p] for p in plains))
+    for p, enc, want in zip(plains, ours, theirs):
         assert enc == want, f"{mode} encrypt of {len(p) // 2} bytes"
-        dec_args = [key_hex, want] if mode == "ecb" else [key_hex, iv_hex, want]
-        assert kat(plain_build, f"{mode}-dec", *dec_args) == p
-        ours.append(enc)
+    assert kats(kat_build, *([f"{mode}-dec", *keys, want] for want in theirs)) == plains
     assert official([[f"{mode}-dec", KEY, iv, c] for c in ours]) == plains
 
 
 @pytest.mark.parametrize("form", ["pkcs1", "pkcs8"])
-def test_rsa_round_trips_with_official(plain_build: Build, official: Any, rsa_keys: dict[str, Path], form: str) -> None:
+def test_rsa_round_trips_with_official(kat_build: Build, official: Any, rsa_keys: dict[str, Path], form: str) -> None:
     lengths = (*LENGTHS, 101, 250)
     plains = [data(n, 3) for n in lengths]
     key = str(rsa_keys[form])
     # ours -> theirs
-    ours = [kat(plain_build, "rsa-enc", key, p) for p in plains]
+    ours = kats(kat_build, *(["rsa-enc", key, p] for p in plains))
     for n, c in zip(lengths, ours):
         assert len(c) // 2 == -(-n // 100) * 128
     assert official([["rsa-dec", key, c] for c in ours]) == plains
     # theirs -> ours (the official client reads the PKCS#1 form)
     theirs = official([["rsa-enc", str(rsa_keys["pkcs1"]), p] for p in plains])
-    assert [kat(plain_build, "rsa-dec", key, c) for c in theirs] == plains
+    assert kats(kat_build, *(["rsa-dec", key, c] for c in theirs)) == plains
 
 
-def test_protobuf_messages_match_official(plain_build: Build, official: Any) -> None:
+def test_protobuf_messages_match_official(kat_build: Build, official: Any) -> None:
     reqs = [[300, "PyNormal", False, "Python"], [100, "channel \u4e2d", True, "C++"], [-5, "", True, ""]]
     rsps = [[0, "", 7000000000000000001, "0123456789ABCDEF", 10, "iviviviviviviviv"],
             [0, "ok", 1, "0123456789ABCDEF", 30, ""], [-1, "rejected", 0, "", 0, ""]]
     theirs = official([["init-req", *r] for r in reqs] + [["init-rsp", *r] for r in rsps] + [["keepalive", 1764633600]])
-    for (ver, cid, enc, lang), want in zip(reqs, theirs):
-        ours = kat(plain_build, "init-req", str(ver), cid.encode().hex(), "1" if enc else "0", lang.encode().hex())
-        assert ours == want, (ver, cid, enc, lang)
-    for (ret, msg, conn_id, key, ka, iv), body in zip(rsps, theirs[len(reqs):]):
-        fields = kat(plain_build, "init-rsp", body).split()
-        assert fields == [str(ret), str(conn_id), str(ka), key.encode().hex() if key else "-",
-                          iv.encode().hex() if iv else "-", msg.encode().hex() if msg else "-"]
-    assert kat(plain_build, "keepalive", "1764633600") == theirs[-1]
+    ours = kats(kat_build, *(["init-req", str(ver), cid.encode().hex(), "1" if enc else "0", lang.encode().hex()] for ver, cid, enc, lang in reqs),
+                *(["init-rsp", body] for body in theirs[len(reqs):-1]), ["keepalive", "1764633600"])
+    for req, mine, want in zip(reqs, ours, theirs):
+        assert mine == want, req
+    for (ret, msg, conn_id, key, ka, iv), parsed in zip(rsps, ours[len(reqs):]):
+        assert parsed.split() == [str(ret), str(conn_id), str(ka), key.encode().hex() if key else "-",
+                                  iv.encode().hex() if iv else "-", msg.encode().hex() if msg else "-"]
+    assert ours[-1] == theirs[-1]
 
 
 # --- scenarios against the stand-in OpenD ------------------------------------------------------------
@@ -320,8 +385,8 @@ def assert_ok(r: subprocess.CompletedProcess[str]) -> None:
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
 
 
-def test_plain_session(standin_mod: Any, build: Build) -> None:
-    r, conns = run_against(standin_mod, build)
+def test_plain_session(standin_mod: Any, session_build: Build) -> None:
+    r, conns = run_against(standin_mod, session_build)
     assert_ok(r)
     assert len(conns) == 1
     c = conns[0]
@@ -341,9 +406,9 @@ def test_plain_session(standin_mod: Any, build: Build) -> None:
 
 
 @pytest.mark.parametrize("aes", ["cbc", "ecb"])
-def test_rsa_and_aes_session(standin_mod: Any, build: Build, rsa_keys: dict[str, Path], aes: str) -> None:
+def test_rsa_and_aes_session(standin_mod: Any, session_build: Build, rsa_keys: dict[str, Path], aes: str) -> None:
     # the stand-in reads the PKCS#1 form, the channel the PKCS#8 form of the same key
-    r, conns = run_against(standin_mod, build, "--encrypt", "--rsa-key", str(rsa_keys["pkcs8"]),
+    r, conns = run_against(standin_mod, session_build, "--encrypt", "--rsa-key", str(rsa_keys["pkcs8"]),
                            rsa_key_pem=rsa_keys["pkcs1"].read_bytes(), aes=aes, push_notify=True)
     assert_ok(r)
     assert "push proto=1003" in r.stdout

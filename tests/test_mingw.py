@@ -1,11 +1,10 @@
 """Windows from Linux (--os windows --compiler mingw): the plan (MinGW-w64 for the target, the build
 machine's protoc generating the code, shared with native builds; the vendor's Bin/Windows-x64/<Config>/
 shape with MinGW's names), the refusals and what a machine without MinGW is told, and one real
-build of a small SDK whose consumer (test_package/, linked against the SDK's channel DLL) runs
-under Wine and prints what it prints on Linux.
-
-The channel DLL is a stand-in built here (data/standin/ChannelDll.cpp): the open channel needs
-OpenSSL's libcrypto, which Debian has no MinGW build of, and has POSIX sockets only."""
+build of a small SDK without a Windows channel, so that opend-build's open channel (Winsock 2 and
+CNG, no OpenSSL) ships as FTAPIChannel.dll: its consumer (test_package/) runs under Wine, prints what
+it prints on Linux, and talks through the DLL to the stand-in OpenD on this machine's loopback
+(Wine's sockets are the host's): InitConnect, GetGlobalState and a push, plain and encrypted."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,7 +62,8 @@ def test_mingw_plan_is_a_cross_build_sharing_the_native_protoc() -> None:
     assert f"toolchain: mingw (probed on the build host) ({windows.MINGW_CXX})" in text
     assert "target arch: x86_64 (windows, mingw) (cross-compiled on " in text and "CMAKE_SYSTEM_NAME=Windows" in text
     assert "configure protobuf for windows x86_64" in text and "built twice: for " in text
-    assert "channel: none" in text and "no Windows socket layer" in text  # no SDK: no channel DLL to ship
+    assert "channel: auto: opend-build's open channel (no SDK); on Winsock 2 and CNG (bcrypt), no OpenSSL" in text  # no OpenSSL needed
+    assert "channel: open: " in plan_of("--os", "windows", "--compiler", "mingw", "--channel", "open").render()
     # MSVC keeps its own shape: the static libraries one folder below the DLL's.
     msvc = toolchain_for(options.parse(["--os", "windows", "--build-type", "Debug"]))
     assert (msvc.compiler, msvc.bin_dir, msvc.channel_dir, msvc.cross) == ("msvc", "Bin/Windows-x64/Debug/MD", "Bin/Windows-x64/Debug", False)
@@ -132,14 +132,14 @@ def pe_machine(path: Path) -> int:
     return struct.unpack_from("<H", data, pe + 4)[0]  # type: ignore[no-any-return]
 
 
-def pe_imports(path: Path) -> list[str]:
-    """The DLL names of a PE32+ file's import directory, read from its section table."""
+def _pe_directory(path: Path, index: int) -> tuple[bytes, int, Callable[[int], int]]:
+    """A PE32+ file's bytes, the file offset of its data directory `index` and an RVA-to-offset map."""
     data = path.read_bytes()
     (pe,) = struct.unpack_from("<I", data, 0x3C)
     sections, opt_size = struct.unpack_from("<H12xH", data, pe + 6)
     opt = pe + 24
     assert struct.unpack_from("<H", data, opt)[0] == 0x20B, f"{path} is not PE32+"
-    import_rva = struct.unpack_from("<I", data, opt + 112 + 8)[0]  # data directory 1: imports
+    rva = struct.unpack_from("<I", data, opt + 112 + 8 * index)[0]
 
     def offset(rva: int) -> int:
         for i in range(sections):
@@ -148,12 +148,29 @@ def pe_imports(path: Path) -> list[str]:
                 return rva - vaddr + raw
         raise AssertionError(f"{path}: RVA {rva:#x} in no section")
 
-    names, at = [], offset(import_rva)
+    return data, offset(rva), offset
+
+
+def _cstr(data: bytes, at: int) -> str:
+    return data[at:data.index(b"\0", at)].decode()
+
+
+def pe_imports(path: Path) -> list[str]:
+    """The DLL names of a PE32+ file's import directory (data directory 1)."""
+    data, at, offset = _pe_directory(path, 1)
+    names = []
     while (name_rva := struct.unpack_from("<I", data, at + 12)[0]) != 0:
-        start = offset(name_rva)
-        names.append(data[start:data.index(b"\0", start)].decode())
+        names.append(_cstr(data, offset(name_rva)))
         at += 20
     return names
+
+
+def pe_exports(path: Path) -> list[str]:
+    """The names a PE32+ DLL exports (data directory 0: NumberOfNames at +24, AddressOfNames at +32)."""
+    data, at, offset = _pe_directory(path, 0)
+    count, names_rva = struct.unpack_from("<I", data, at + 24)[0], struct.unpack_from("<I", data, at + 32)[0]
+    table = offset(names_rva)
+    return [_cstr(data, offset(struct.unpack_from("<I", data, table + 4 * i)[0])) for i in range(count)]
 
 
 def archive_machines(archive: Path) -> set[int]:
@@ -213,7 +230,7 @@ def windows_path(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def mingw_build(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path) -> dict[str, Path]:
-    """The small SDK with the connection wrapper and the vendor's Windows channel (the stand-in DLL),
+    """The small SDK with the connection wrapper and no Windows channel (so the open one is built),
     built for Windows x64 (Debug), and test_package built against the output by MinGW-w64."""
     import sdkfactory
 
@@ -221,7 +238,6 @@ def mingw_build(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path
 
     sdk = sdkfactory.make_sdk(work / "sdk-mingw", "futu", open_inputs["futu"], protobuf_tarball, version="9.4.5418", only=CONNECT_PROTOS, conn=True)
     assert MINGW is not None
-    sdkfactory.windows_channel("FTAPI", sdk / "Bin" / "Windows-x64" / "Debug", MINGW)
     out = work / "out" / "mingw"
     r = must_build("--os", "windows", "--compiler", "mingw", "--sdk", str(sdk), "--out", str(out), summary=work / "mingw.summary.json", timeout=2400)
     print(r.stdout[-1500:])
@@ -237,16 +253,25 @@ def mingw_build(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path
     return {"sdk": sdk, "out": out, "exe": consumer / "consumer.exe"}
 
 
+@pytest.fixture(scope="module")
+def rsa_pem() -> str:
+    from Crypto.PublicKey import RSA  # pycryptodome, which the official client depends on
+
+    return RSA.generate(1024).export_key(pkcs=1).decode()
+
+
 @pytest.mark.build
 @needs_mingw_and_wine
-def test_mingw_build_runs_under_wine(mingw_build: dict[str, Path], wine: Wine, tmp_path: Path) -> None:
+def test_mingw_build_runs_under_wine(mingw_build: dict[str, Path], wine: Wine) -> None:
     out, exe = mingw_build["out"], mingw_build["exe"]
     bin_dir = out / "Bin" / "Windows-x64" / "Debug"
     # The vendor's Windows shape with MinGW's names: the static libraries, the shipped protoc and the
-    # SDK's channel (DLL and import library) side by side; no MD/MT below, nothing of Linux's.
-    assert sorted(p.name for p in bin_dir.iterdir()) == ["FTAPIChannel.dll", "FTAPIChannel.lib", "libFTAPI.a", "libprotobuf.a", "protoc.exe"]
+    # channel (opend-build's: DLL and import library under the vendor's names, its static archive)
+    # side by side; no MD/MT below, nothing of Linux's.
+    assert sorted(p.name for p in bin_dir.iterdir()) == ["FTAPIChannel.dll", "FTAPIChannel.lib", "libFTAPI.a", "libFTAPIChannelStatic.a",
+                                                         "libprotobuf.a", "protoc.exe"]
     assert sorted(p.name for p in (out / "Bin").iterdir()) == ["Windows-x64"]
-    for lib in ("libFTAPI.a", "libprotobuf.a"):
+    for lib in ("libFTAPI.a", "libprotobuf.a", "libFTAPIChannelStatic.a"):
         assert archive_machines(bin_dir / lib) == {PE_AMD64}, lib
     for binary in (bin_dir / "protoc.exe", bin_dir / "FTAPIChannel.dll", exe):
         assert pe_machine(binary) == PE_AMD64, binary
@@ -254,7 +279,15 @@ def test_mingw_build_runs_under_wine(mingw_build: dict[str, Path], wine: Wine, t
     assert manifest["os"] == "windows" and manifest["build_type"] == "Debug"
     t = manifest["toolchain"]
     assert (t["compiler"], t["arch"], t["cross"], t["host_arch"]) == ("mingw", "x86_64", True, "x86_64"), t
-    assert manifest["channel"]["kind"] == "vendor" and manifest["channel"]["file"] == "Bin/Windows-x64/Debug/FTAPIChannel.dll", manifest["channel"]
+    channel = manifest["channel"]
+    assert (channel["kind"], channel["file"], channel["planned"]) == ("open", "Bin/Windows-x64/Debug/FTAPIChannel.dll", "auto"), channel
+    # The DLL exports the C API only and needs nothing but Windows' own DLLs (no OpenSSL, no MinGW runtime).
+    exported = pe_exports(bin_dir / "FTAPIChannel.dll")
+    assert {"FTAPIChannel_InitConnect", "FTAPIChannel_SendProto", "CreateFTAPIChannel", "ReleaseFTAPIChannel"} <= set(exported), exported
+    assert all(n.startswith(("FTAPIChannel_", "CreateFTAPIChannel", "ReleaseFTAPIChannel")) for n in exported), exported
+    dll_imports = {n.lower() for n in pe_imports(bin_dir / "FTAPIChannel.dll")}
+    assert {"ws2_32.dll", "bcrypt.dll"} <= dll_imports and not any(n.startswith(("libssl", "libcrypto", "libstdc++", "libgcc", "libwinpthread"))
+                                                                 for n in dll_imports), dll_imports
 
     # The code was generated by the build machine's protoc (the native build's); the shipped one runs under Wine.
     dry = run_driver("--os", "windows", "--compiler", "mingw", "--sdk", str(mingw_build["sdk"]), "--out", str(out), "--build-type", "Debug", "--dry-run")
@@ -272,13 +305,32 @@ def test_mingw_build_runs_under_wine(mingw_build: dict[str, Path], wine: Wine, t
     assert "FTAPIChannel.dll" in imports and not any(n.startswith(("libstdc++", "libgcc", "libwinpthread")) for n in imports), imports
     alone = wine.run(exe, timeout=120)  # without the DLL on its path Windows' loader refuses it
     assert alone.returncode != 0 and "round-trip ok" not in alone.stdout, alone.stdout + alone.stderr
-    path = windows_path(bin_dir)
-    run = wine.run(exe, timeout=120, WINEPATH=path)
+    run = wine.run(exe, timeout=120, WINEPATH=windows_path(bin_dir))
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.replace("\r\n", "\n") == "round-trip ok: 19 bytes\nlibrary ok: stand-in FTAPI for opend-build tests\n", run.stdout  # as on Linux
-    # The SDK's connection wrapper calls into the DLL: the stand-in says what it was given.
-    talk = wine.run(exe, timeout=120, WINEPATH=path, OPEND_TEST_OPEND="127.0.0.1:9")
-    assert talk.returncode == 1, talk.stdout + talk.stderr
-    assert "stand-in FTAPIChannel.dll: InitConnect 127.0.0.1:9 for FTAPI-standin 1, encrypt 0: refused" in talk.stderr, talk.stderr
-    assert "check failed: conn.Connect(" in talk.stderr, talk.stderr
+    assert run.stdout.replace("\r\n", "\n") == ("round-trip ok: 19 bytes\nlibrary ok: stand-in FTAPI for opend-build tests\n"
+                                                "channel: open (set OPEND_TEST_OPEND=host:port to connect)\n"), run.stdout  # as on Linux
+
+
+@pytest.mark.build
+@needs_mingw_and_wine
+@pytest.mark.parametrize("mode", ["plain", "rsa-cbc", "rsa-ecb"])
+def test_mingw_consumer_connects_under_wine(mode: str, mingw_build: dict[str, Path], wine: Wine, rsa_pem: str) -> None:
+    """consumer.exe under Wine, through the open channel's DLL, to the stand-in OpenD on loopback: the
+    SDK's own connection wrapper first, then `build.py verify`'s connect code; as on Linux (test_connect.py)."""
+    from opend_standin import StandIn
+
+    key = rsa_pem if mode != "plain" else None
+    with StandIn(rsa_key_pem=key, aes="ecb" if mode == "rsa-ecb" else "cbc", lifetime=90) as s:
+        env = {"WINEPATH": windows_path(mingw_build["out"] / "Bin" / "Windows-x64" / "Debug"), "OPEND_TEST_OPEND": f"127.0.0.1:{s.port}",
+               **({"OPEND_TEST_RSA_KEY": key} if key else {})}
+        r = wine.run(mingw_build["exe"], timeout=120, **env)
+        seen = list(s.connections)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for line in ("sdk conn: connected, connID ", "sdk conn: GetGlobalState serverVer 1001", "sdk conn: push Qot_UpdateBasicQot 00700",
+                 "connected: connID ", "GetGlobalState: serverVer 1001", "push Qot_UpdateBasicQot: 00700"):
+        assert line in r.stdout, r.stdout
+    assert len(seen) == 2 and all([p["proto_id"] for p in c["packets"]][:3] == [1001, 1002, 3001] for c in seen), seen
+    want_aes = {"plain": None, "rsa-cbc": "cbc", "rsa-ecb": "ecb"}[mode]
+    assert all(c["rsa"] is (key is not None) and c["aes"] == want_aes for c in seen), seen

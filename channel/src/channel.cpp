@@ -18,10 +18,10 @@ int64_t pack_err(int32_t high, int32_t low) {
 uint64_t pending_key(uint32_t proto_id, uint32_t serial) {
     return (static_cast<uint64_t>(proto_id) << 32) | serial;
 }
-#ifdef EPROTO
+#if defined(EPROTO) && !defined(_WIN32)
 const int32_t kProtocolError = EPROTO;  // low half of the disconnect error for a malformed stream
 #else
-const int32_t kProtocolError = 71;
+const int32_t kProtocolError = 71;  // Linux's EPROTO, also where errno's differs (Windows: 134)
 #endif
 const size_t kMaxKeepaliveSerials = 16;
 
@@ -334,7 +334,7 @@ bool Channel::connect_phase(const std::string& host, uint16_t port) {
         return false;
     }
     Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timing_.connect_timeout_ms);
-    int last_err = ETIMEDOUT;
+    int last_err = net::kTimedOut;
     for (size_t i = 0; i < addrs.size(); ++i) {
         if (stopping()) return false;
         net::socket_t s = net::kInvalid;
@@ -348,7 +348,7 @@ bool Channel::connect_phase(const std::string& host, uint16_t port) {
             long left = static_cast<long>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
             if (left <= 0) {
-                last_err = ETIMEDOUT;
+                last_err = net::kTimedOut;
                 break;
             }
             net::PollResult pr;

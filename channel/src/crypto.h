@@ -1,4 +1,5 @@
-// Crypto for the channel, on OpenSSL libcrypto: pure functions, no sockets, no threads.
+// Crypto for the channel: pure functions, no sockets, no threads. On OpenSSL libcrypto, on
+// Windows on CNG (bcrypt); crypto_backend.h is what either provides.
 #ifndef OPEND_CHANNEL_CRYPTO_H
 #define OPEND_CHANNEL_CRYPTO_H
 
@@ -26,7 +27,7 @@ public:
     RsaKey();
     ~RsaKey();
     bool load_pem(const std::string& pem);  // false: not a usable RSA private key
-    bool loaded() const { return pkey_ != 0; }
+    bool loaded() const { return key_ != 0; }
     void clear();
     int block_size() const;
     bool encrypt(const std::string& in, std::string& out) const;
@@ -35,7 +36,8 @@ public:
 private:
     RsaKey(const RsaKey&);
     RsaKey& operator=(const RsaKey&);
-    void* pkey_;  // EVP_PKEY*
+    void* key_;  // the backend's: EVP_PKEY* (OpenSSL), the CNG key (Windows)
+    int size_;   // modulus bytes
 };
 
 const size_t kRsaChunk = 100;

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include "net_resolve.h"
 
 namespace opend_channel {
 namespace net {
@@ -29,31 +29,7 @@ bool set_nonblock_cloexec(int fd) {
 int last_error() { return errno; }
 int would_block_code() { return EWOULDBLOCK; }
 
-int resolve(const std::string& host, uint16_t port, std::vector<Address>& out) {
-    out.clear();
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;
-    char portstr[8];
-    snprintf(portstr, sizeof(portstr), "%u", static_cast<unsigned>(port));
-    struct addrinfo* res = 0;
-    int rc = getaddrinfo(host.c_str(), portstr, &hints, &res);
-    if (rc != 0) return rc < 0 ? -rc : rc;
-    for (struct addrinfo* ai = res; ai && out.size() < 16; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof(Address().storage)) continue;
-        Address a;
-        memset(&a, 0, sizeof(a));
-        memcpy(a.storage, ai->ai_addr, ai->ai_addrlen);
-        a.len = static_cast<unsigned>(ai->ai_addrlen);
-        a.family = ai->ai_family;
-        out.push_back(a);
-    }
-    freeaddrinfo(res);
-    return out.empty() ? EAI_NONAME : 0;
-}
+int resolve(const std::string& host, uint16_t port, std::vector<Address>& out) { return resolve_tcp(host, port, out, EAI_NONAME); }
 
 int connect_start(const Address& a, socket_t& s) {
     s = socket(a.family, SOCK_STREAM, IPPROTO_TCP);

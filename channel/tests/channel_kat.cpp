@@ -9,6 +9,9 @@
 //   channel_kat init-req CLIENTVER CLIENTID(hex) ENCRYPT(0/1) LANGUAGE(hex)
 //   channel_kat init-rsp BODY                          -> retType connID keepAlive key(hex) iv(hex|-) retMsg(hex)
 //   channel_kat keepalive UNIXTIME
+//   channel_kat batch                                  -> one job a line on stdin, its fields (OP ARGS...)
+//                                                         separated by tabs; one output line per job,
+//                                                         "error" for a job that fails (why: on stderr)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "read_file.h"
 
@@ -54,7 +58,7 @@ static int fail(const char* why) {
     return 1;
 }
 
-int main(int argc, char** argv) {
+static int run_op(int argc, char** argv) {
     if (argc < 2) return fail("usage: channel_kat OP ARGS...");
     std::string op = argv[1];
     std::string a, b, c, out;
@@ -138,4 +142,37 @@ int main(int argc, char** argv) {
         return 0;
     }
     return fail("unknown operation or wrong argument count");
+}
+
+// Many jobs in one process: where starting one costs (a Windows build under Wine).
+static int run_batch() {
+    std::string line;
+    int failures = 0;
+    for (int c; (c = getchar()) != EOF;) {
+        if (c != '\n') {
+            line.push_back(static_cast<char>(c));
+            continue;
+        }
+        if (!line.empty() && line[line.size() - 1] == '\r') line.erase(line.size() - 1);
+        std::vector<std::string> fields(1, "channel_kat");
+        fields.push_back("");
+        for (size_t i = 0; i < line.size(); ++i) {
+            if (line[i] == '\t') fields.push_back("");
+            else fields.back().push_back(line[i]);
+        }
+        std::vector<char*> args;
+        for (size_t i = 0; i < fields.size(); ++i) args.push_back(&fields[i][0]);
+        if (run_op(static_cast<int>(args.size()), args.data()) != 0) {
+            printf("error\n");
+            ++failures;
+        }
+        fflush(stdout);
+        line.clear();
+    }
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 2 && strcmp(argv[1], "batch") == 0) return run_batch();
+    return run_op(argc, argv);
 }

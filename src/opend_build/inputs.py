@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from . import archives, host, protobuf, protobuf_src, sources
-from .errors import ProtobufSourceError, SdkError, UsageError
+from .errors import ProtobufSourceError, SdkError
 from .protobuf import Protobuf
 from .sdk import BRANDS, DEFAULT_BRAND, SdkTree, channel_for, open_sdk
 from .settings import Options
@@ -159,19 +159,20 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
 def choose_channel(asked: str | None, vendor_has_one: bool, looked: str, target_os: str) -> tuple[str, str]:
     """Which channel library talks to OpenD, and why: the SDK's own (its closed binary for this
     target, or the 10.x generation's source) where it brings one, else opend-build's open one
-    (POSIX sockets: Linux and macOS; its Windows socket layer is not written yet)."""
-    if target_os == "windows" and asked != "vendor" and not (vendor_has_one and asked is None):
-        if asked == "open":
-            raise UsageError("--channel open: the open channel has no Windows socket layer yet", "use the SDK's own channel (--channel vendor)")
-        return "none", f"{looked}; the open channel has no Windows socket layer yet, so none is shipped"
+    (Linux and macOS: POSIX sockets and OpenSSL's libcrypto; Windows: Winsock 2 and CNG, the
+    system's own, so it is always built there)."""
     if asked == "vendor":
         if not vendor_has_one:
             raise SdkError(f"--channel vendor: {looked}", "drop --channel (the open channel is used), or point --sdk at an SDK that ships one for this OS")
         return "vendor", "the SDK's own, as asked (--channel vendor)"
+    if asked is None and vendor_has_one:
+        return "vendor", "the SDK's own, which it brings for this target (--channel open chooses opend-build's)"
+    if target_os == "windows":
+        how = "on Winsock 2 and CNG (bcrypt), no OpenSSL"
+        return ("open", f"opend-build's open channel, as asked (--channel open); {how}") if asked == "open" else \
+            ("auto", f"opend-build's open channel ({looked}); {how}")
     if asked == "open":
         return "open", "opend-build's open channel, as asked (--channel open); CMake must find OpenSSL's libcrypto (Debian: libssl-dev)"
-    if vendor_has_one:
-        return "vendor", "the SDK's own, which it brings for this target (--channel open chooses opend-build's)"
     return "auto", (f"opend-build's open channel ({looked}), built when CMake finds OpenSSL's libcrypto (Debian: libssl-dev); "
                     "without it no channel is shipped")
 

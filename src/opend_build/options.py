@@ -72,7 +72,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--toolset", "MSVC platform toolset", per_os=True, default_text="the newest installed", reproduces=True),
     Opt("--runtime", "C runtime: MT (static) or MD (DLL)", per_os=True, default_text="MD", reproduces=True),
     Opt("--channel", "the channel library that talks to OpenD: vendor (the SDK's own binary or source) or open (opend-build's, from channel/, "
-        "needs OpenSSL's libcrypto)", choices=("vendor", "open"), default_text="the SDK's where it brings one for this OS, else the open one",
+        "OpenSSL's libcrypto on Linux and macOS, CNG and Winsock on Windows)", choices=("vendor", "open"), default_text="the SDK's where it brings one for this OS, else the open one",
         reproduces=True, group="run"),
     Opt("--cache", "compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)",
         choices=("none", "sccache"), default="none", group="run"),
