@@ -11,13 +11,14 @@ after the build, and the rebuild must name it and nothing else; in Release every
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Built, suite_args
+from conftest import ROOT, Built, run_driver, suite_args
 
 
 def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,3 +73,13 @@ def test_differences_name_each_kind_of_file(tmp_path: Path) -> None:
     assert differences_from(recorded, tmp_path, rebuilt) == [
         "edited: differs from the rebuild (changed since it was published)", "gone: missing from " + str(tmp_path),
         "not-rebuilt: not made by the rebuild", "rebuilt-differently: differs from the rebuild"]
+
+
+def test_verify_reproduce_says_why_a_package_managers_tree_cannot_be_rebuilt(tmp_path: Path) -> None:
+    """A pip wheel's or Conan package's tree records no argv (its configure was not the driver's):
+    verify --reproduce says so and what to do, exit 13, instead of blaming an old opend-build."""
+    (tmp_path / "build-manifest.json").write_text(json.dumps({"lib": "FTAPI", "outputs": [],
+                                                               "reproducibility": {"argv": None, "path_maps": False, "toolchain_key": None}}))
+    r = run_driver("verify", "--reproduce", "--out", str(tmp_path))
+    assert r.returncode == 13, r.output
+    assert "configure without the driver" in r.stderr and "python build.py" in r.stderr

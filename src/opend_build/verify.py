@@ -273,6 +273,10 @@ def reproduce(out: Path, env: Mapping[str, str], say=print) -> int:  # type: ign
 
     manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
     repro = manifest.get("reproducibility") or {}
+    if "argv" in repro and repro["argv"] is None:  # cmake --install of a configure without the driver
+        raise VerifyError(f"{out} was installed by a configure without the driver (a pip wheel, a Conan package), which maps no build paths "
+                          "out of its objects and takes its flags from the package manager: it cannot be rebuilt byte for byte",
+                          "build the same inputs with python build.py and verify that output with --reproduce")
     if not repro.get("argv"):
         raise VerifyError(f"{out} was built by an opend-build that did not record how to reproduce it", "build it again with this version")
     if not repro.get("path_maps"):
