@@ -28,6 +28,7 @@ DEBIAN_PACKAGES = (
     "redis-server",  # the shared compiler cache of the sccache tests
     "git",  # the packaging tests copy the project's files as git lists them
     "faketime",  # test_reproducible.py: the rebuilds run with the clock moved on
+    "strace",  # test_design.py: a --dry-run is watched to write no file and start only the probes it names
     # test_cross.py: an aarch64 build (the cross g++), its consumer run under QEMU, the aarch64
     # OpenSSL its open channel links and the aarch64 protobuf of the --protobuf system cross build
     # (Debian multiarch: needs the arm64 architecture added)
