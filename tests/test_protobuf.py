@@ -240,7 +240,7 @@ def pb_prefix_of(*args: str) -> Path:
     (include/, lib/, bin/protoc) to reuse."""
     from opend_build import cli, options
 
-    return cli.build_plan(options.parse(["--os", "linux", *args, "--build-type", "Debug"])).protobuf_build / "prefix"
+    return cli.build_plan(options.parse(["--os", "linux", *args, "--build-type", "Debug"]), os.environ).protobuf_build / "prefix"
 
 
 def test_installed_prefix_from_a_folder(small_pb321: Built, small_sdk: Path, work: Path, tmp_path: Path) -> None:
