@@ -162,6 +162,7 @@ STRACED = ("execve,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unl
            "truncate,chmod,fchmodat,utimensat")
 
 
+@pytest.mark.build  # needs strace, a Debian package tests/run.py installs: not in the pip-only fast set
 @pytest.mark.parametrize("with_sdk", [False, True], ids=["default", "sdk-archive"])
 def test_dry_run_writes_nothing_and_runs_only_the_probes_it_names(with_sdk: bool, small_zip: Path, tmp_path: Path) -> None:
     """Watched by strace: a --dry-run with an empty cache creates, writes, renames and removes no
