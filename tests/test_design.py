@@ -208,3 +208,28 @@ def test_only_the_host_boundary_reaches_processes_and_the_environment() -> None:
                 names = [f"{ast.unparse(node.value)}.{node.attr}", node.attr]
             found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n in SIDE_EFFECTS]  # type: ignore[attr-defined]
     assert found == []
+
+
+def test_the_brand_table_has_one_home() -> None:
+    """proto/inputs.json holds it. The driver's BRANDS and DEFAULT_BRAND and the Conan recipe's
+    brand option and default are read from there; CMake gets the library name from the driver. No
+    module, recipe or CMake file of the build spells a brand or a library name as a value."""
+    import ast
+    import json
+
+    from conftest import run, script
+
+    from opend_build.sdk import BRANDS, DEFAULT_BRAND
+
+    table = json.loads((ROOT / "proto" / "inputs.json").read_text())["brands"]
+    assert (BRANDS, DEFAULT_BRAND) == (table["libraries"], table["default"])
+    inspected = json.loads(run([script("conan"), "inspect", str(ROOT), "--format=json"], {}).stdout)
+    assert inspected["options_definitions"]["brand"] == list(BRANDS) and inspected["default_options"]["brand"] == DEFAULT_BRAND
+    names = {*BRANDS, *BRANDS.values()}
+    spelled = []
+    for path in [*sorted((ROOT / "src" / "opend_build").rglob("*.py")), ROOT / "conanfile.py", ROOT / "build.py"]:
+        spelled += [f"{path.relative_to(ROOT)}:{n.lineno}: {n.value}" for n in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(n, ast.Constant) and n.value in names]
+    for path in [ROOT / "CMakeLists.txt", *sorted((ROOT / "cmake").rglob("*.cmake")), *sorted((ROOT / "cmake").rglob("*.in"))]:
+        spelled += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in re.finditer(r'"(?:%s)"' % "|".join(map(re.escape, names)), path.read_text())]
+    assert spelled == []

@@ -6,6 +6,7 @@ from the archive's table of contents), so a plan can be made without unpacking a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -15,8 +16,16 @@ from . import archives
 from .errors import SdkError
 from .protobuf_src import VERSION_HEADERS
 
-BRANDS = {"futu": "FTAPI", "moomoo": "MMAPI"}  # the one brand table: brand -> library name
-DEFAULT_BRAND = "futu"  # without an SDK (and so no brand to detect)
+
+
+def _brand_table() -> tuple[dict[str, str], str]:
+    """The one brand table, kept in proto/inputs.json beside the pins (the Conan recipe reads it
+    there too): brand -> library name, and the brand built without an SDK."""
+    data = json.loads((Path(__file__).resolve().parents[2] / "proto" / "inputs.json").read_text(encoding="utf-8"))["brands"]
+    return dict(data["libraries"]), str(data["default"])
+
+
+BRANDS, DEFAULT_BRAND = _brand_table()
 PROTOBUF_ARCHIVE = re.compile(r"^protobuf(-all|-cpp)?-\d+\.\d+\.\d+\.(tar\.gz|tgz|zip)$", re.I)
 VERSION = re.compile(r"(\d+(?:\.\d+){1,3})")
 COMPILED = (".cpp", ".cc", ".c", ".cxx")
