@@ -39,6 +39,26 @@ def test_versions_read_from_headers() -> None:
     assert protobuf.same_version("29.0", "29.0.0") and not protobuf.same_version("3.21.12", "3.5.1")
 
 
+def test_cmake_is_handed_every_spelling_of_an_installed_protobufs_version(tmp_path: Path) -> None:
+    """CMake's check of an installed protobuf compares what it finds with the driver's list: the
+    plan's numbering first, then a config package's and the runtime's (its headers')."""
+    from opend_build import options, protobuf_src
+    from opend_build.inputs import cmake_entries, resolve
+
+    assert protobuf_src.spellings("29.0", "5.29.0") == ("29.0", "29.0.0", "5.29.0")
+    assert protobuf_src.spellings("3.21.12", "3.21.12") == ("3.21.12",)
+    assert protobuf_src.runtime_from_headers(None, PORT_DEF.format(n=5029000)) == "5.29.0"
+    prefix = tmp_path / "pb29"
+    (prefix / "include/google/protobuf").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    (prefix / "include/google/protobuf/message.h").write_text("")
+    (prefix / "include/google/protobuf/port_def.inc").write_text(PORT_DEF.format(n=5029000))
+    entries = cmake_entries(resolve(options.parse(["--os", "linux", "--protobuf", str(prefix)]), {"OPEND_BUILD_CACHE": str(tmp_path / "cache")}))
+    assert entries["OPEND_PROTOBUF_VERSION"] == "29.0" and entries["OPEND_PROTOBUF_VERSIONS"] == "29.0;29.0.0;5.29.0"
+    assert "OPEND_PROTOBUF_VERSIONS" not in cmake_entries(resolve(options.parse(["--os", "linux"]), {"OPEND_BUILD_CACHE": str(tmp_path / "cache")}))
+    assert "_opend_protobuf_norm" not in (ROOT / "cmake/OpenDFindProtobuf.cmake").read_text()  # the rule is the driver's alone
+
+
 def test_language_level_follows_protobuf() -> None:
     # 22 and later: 17, not the 14 their headers accept: abseil's ABI follows the standard
     assert [protobuf.cxx_standard(v) for v in ("3.5.1", "3.21.12", "22.0", "29.0", "30.0", "35.1")] == [11, 11, 17, 17, 17, 17]

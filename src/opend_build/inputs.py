@@ -206,6 +206,8 @@ def cmake_entries(inputs: Inputs) -> dict[str, str]:
         "OPEND_PROTOBUF_PREFIX": pb.prefix.as_posix() if pb.prefix else "",
         **({"OPEND_HOST_PROTOC": pb.host_protoc.as_posix()} if pb.host_protoc else {}),  # an installed protobuf, cross: this machine's protoc
         "OPEND_PROTOBUF_VERSION": pb.version,
+        # An installed protobuf: every spelling of that version, which CMake compares what it finds with
+        **({"OPEND_PROTOBUF_VERSIONS": ";".join(protobuf_src.spellings(pb.version, pb.runtime))} if pb.provider == "installed" else {}),
         "OPEND_CXX_STANDARD": str(pb.cxx_standard or ""),
         "OPEND_CHANNEL_LIBS": ";".join(c.as_posix() for c in inputs.channel_libs),
         "OPEND_CHANNEL": inputs.channel,

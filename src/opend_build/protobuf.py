@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from . import archives, host, protobuf_src, sources
 from .errors import ProtobufSourceError
-from .protobuf_src import protoc_numbering, version_from_headers
+from .protobuf_src import protoc_numbering, runtime_from_headers, version_from_headers
 from .settings import host_os
 from .steps import Action, Present, Step, action_step
 
@@ -50,6 +50,7 @@ class Protobuf:
     steps: tuple[Step, ...] = ()  # build: what fetches and unpacks its source (the plan's input steps)
     include: Path | None = None  # installed: the folder holding google/protobuf
     host_protoc: Path | None = None  # installed, cross builds: this machine's protoc, which generates (OPEND_HOST_PROTOC)
+    runtime: str = ""  # installed: the version its headers give the runtime (5.29.0 where protoc says 29.0)
 
     @property
     def cxx_standard(self) -> int | None:
@@ -72,13 +73,17 @@ def language_level(standard: int | None, compiler: str) -> str:
     return f"C++{max(standard, 14)}" if compiler == "msvc" else f"gnu++{standard}"
 
 
-def version_in(include_dir: Path) -> str | None:
+def _version_headers(include_dir: Path) -> tuple[str | None, str | None]:
     base = include_dir / "google" / "protobuf"
 
     def read(p: Path) -> str | None:
         return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else None
 
-    return version_from_headers(read(base / "stubs" / "common.h"), read(base / "port_def.inc"))
+    return read(base / "stubs" / "common.h"), read(base / "port_def.inc")
+
+
+def version_in(include_dir: Path) -> str | None:
+    return version_from_headers(*_version_headers(include_dir))
 
 
 def protoc_version(output: str) -> str | None:
@@ -123,7 +128,7 @@ def installed(prefix: Path | None, include_dirs: list[Path], protoc: Path | None
     if version is None:
         raise ProtobufSourceError(f"cannot read the protobuf version of {include}/google/protobuf", "is this a complete protobuf install?")
     return Protobuf("installed", version, f"{where} (protobuf {version}, headers in {include})", f"installed:{where}:{version}",
-                    prefix=prefix, protoc=protoc, include=include)
+                    prefix=prefix, protoc=protoc, include=include, runtime=runtime_from_headers(*_version_headers(include)) or "")
 
 
 def unknown_version(value: str, available: list[str]) -> ProtobufSourceError:

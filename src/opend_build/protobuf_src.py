@@ -82,15 +82,31 @@ def protoc_numbering(version: str) -> str:
     return ".".join(map(str, parts))
 
 
-def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
-    """protoc's numbering of the protobuf whose headers these are (PROTOBUF_VERSION 5029000 is 29.0)."""
+def runtime_from_headers(common_h: str | None, port_def: str | None) -> str | None:
+    """The version the headers give their runtime (PROTOBUF_VERSION 5029000 is 5.29.0)."""
     for text, name in ((port_def, "PROTOBUF_VERSION"), (common_h, "GOOGLE_PROTOBUF_VERSION")):
         m = re.search(rf"^#define {name} (\d+)\s*$", text or "", re.M)
         if m:
             n = int(m.group(1))
-            major, minor, patch = n // 1_000_000, n // 1000 % 1000, n % 1000
-            return f"{major}.{minor}.{patch}" if major <= 3 else protoc_numbering(f"{major}.{minor}.{patch}")
+            return f"{n // 1_000_000}.{n // 1000 % 1000}.{n % 1000}"
     return None
+
+
+def version_from_headers(common_h: str | None, port_def: str | None) -> str | None:
+    """protoc's numbering of the protobuf whose headers these are (PROTOBUF_VERSION 5029000 is 29.0)."""
+    runtime = runtime_from_headers(common_h, port_def)
+    if runtime is None:
+        return None
+    return runtime if int(runtime.split(".")[0]) <= 3 else protoc_numbering(runtime)
+
+
+def spellings(version: str, runtime: str = "") -> tuple[str, ...]:
+    """Every way one protobuf version is written where CMake meets it, the plan's (protoc's)
+    first: protoc's 29.0, a config package's 29.0.0, and the runtime's 5.29.0 from its headers
+    (CMake's FindProtobuf and protobuf's own config report that one). CMake compares what it finds
+    with these, so the numbering rule stays here."""
+    names = [version, *([f"{version}.0"] if version.count(".") == 1 else []), *([runtime] if runtime else [])]
+    return tuple(dict.fromkeys(names))
 
 
 def version_of(headers: dict[str, bytes]) -> str | None:
