@@ -28,6 +28,16 @@ from conan.errors import ConanInvalidConfiguration
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
 
+def _brands():
+    """The driver's brand table (proto/inputs.json, exported beside this file so that a consumer
+    installing the binary has it too): the brand option's values and its default."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "proto", "inputs.json"), encoding="utf-8") as f:
+        return json.load(f)["brands"]
+
+
+_BRANDS = _brands()
+
+
 def _link_name(file_name, target_os):
     """What the linker is told for a library file: libprotobuf.a -> protobuf; on Windows the
     file's own stem (libprotobuf.lib -> libprotobuf)."""
@@ -40,11 +50,12 @@ class OpenDSdkConan(ConanFile):
     description = "OpenD C++ API SDK (futu FTAPI4CPP / moomoo MMAPI4CPP): protocol classes and lib<Brand>, with protobuf 3.5.1 or the graph's"
     license = "Apache-2.0"
     url = "https://github.com/opend-build/opend-build"
-    topics = ("futu", "moomoo", "opend", "protobuf", "trading")
+    topics = (*_BRANDS["libraries"], "opend", "protobuf", "trading")
     package_type = "static-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"brand": ["futu", "moomoo"], "protobuf": ["vendored", "ANY"]}
-    default_options = {"brand": "futu", "protobuf": "vendored"}
+    options = {"brand": list(_BRANDS["libraries"]), "protobuf": ["vendored", "ANY"]}
+    default_options = {"brand": _BRANDS["default"], "protobuf": "vendored"}
+    exports = ("proto/inputs.json",)
     exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "channel/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
     # --- which SDK ------------------------------------------------------------------------
@@ -77,8 +88,8 @@ class OpenDSdkConan(ConanFile):
 
             self.version = open_sdk(Path(sdk).expanduser().absolute(), None).version
         else:
-            # The pinned protocol package's version (futu's and moomoo's are pinned alike).
-            self.version = opend.sources.load_pins(Path(self.recipe_folder, "proto", "inputs.json"))["futu"].version
+            # The pinned protocol package's version (each brand's is pinned alike).
+            self.version = opend.sources.load_pins(Path(self.recipe_folder, "proto", "inputs.json"))[_BRANDS["default"]].version
 
     # --- which protobuf -------------------------------------------------------------------
     def _protobuf_version(self):
@@ -147,9 +158,14 @@ class OpenDSdkConan(ConanFile):
         tc = CMakeToolchain(self)
         # The Toolchain's facts, not Conan's second derivation of them: libstdc++'s ABI and libc++,
         # the MSVC runtime, the macOS architectures and deployment target (Conan keeps the compiler
-        # the profile names, and the generator's toolset and platform, which its presets carry).
+        # the profile names).
         for block in ("libcxx", "vs_runtime", "apple_system"):
             tc.blocks.remove(block)
+        # Visual Studio's toolset (-T) and platform (-A) are the Toolchain's too, where the generator takes them.
+        system = tc.blocks["generic_system"].values
+        for key, ours in (("toolset", toolchain.toolset), ("generator_platform", toolchain.platform)):
+            if ours and system.get(key):
+                system[key] = ours
         tc.extra_cxxflags = list(toolchain.cxx_flags)
         for name, value in toolchain.cache_variables.items():
             if name == "CMAKE_EXE_LINKER_FLAGS":
@@ -189,13 +205,16 @@ class OpenDSdkConan(ConanFile):
         # find_package(FTAPI) and the same target names as the package build.py installs.
         self.cpp_info.set_property("cmake_file_name", lib)
         self.cpp_info.set_property("cmake_target_name", f"{lib}::SDK")
+        # The C++ standard the targets require (the protobuf's headers need it), set on them by the
+        # package's own file, as its CMake config does: Conan's cpp_info has no field for it.
+        self.cpp_info.set_property("cmake_build_modules", [info["cxx_standard_module"]])
 
         pb = self.cpp_info.components["protobuf"]
         pb.set_property("cmake_target_name", f"{lib}::protobuf")
         if info["ships_protobuf"]:
             pb.libs = [_link_name(info["protobuf_file"], self.settings.os)]  # libprotobuf.lib on Windows: the name the vendor's headers link
             pb.libdirs = [bin_dir]
-            pb.includedirs = ["Include"]
+            pb.includedirs = info["include_dirs"][:1]  # Include/: protobuf's headers sit there, as the SDK's
             pb.defines = info["protobuf_defines"]
             pb.system_libs = info["protobuf_system_libs"]  # what protobuf's runtime links (Linux: pthread, m)
         else:  # the graph's protobuf: one runtime, the consumer's
@@ -206,7 +225,7 @@ class OpenDSdkConan(ConanFile):
         sdk.set_property("cmake_target_name", f"{lib}::{lib}")
         sdk.libs = [info["library"]]
         sdk.libdirs = [bin_dir]
-        sdk.includedirs = ["Include", "Include/Proto"]
+        sdk.includedirs = info["include_dirs"]
         sdk.requires = ["protobuf"]
         sdk.system_libs = info["system_libs"]  # what the SDK's own sources use beyond protobuf (10.x: OpenSSL)
         if info["channel"]:
@@ -215,12 +234,14 @@ class OpenDSdkConan(ConanFile):
             channel.libs = [_link_name(info["channel_implib"] or info["channel"], self.settings.os)]
             channel.libdirs = [info["channel_dir"]]
             channel.includedirs = []
+            channel.defines = info["channel_defines"]  # the open channel's header: its brand's C names
         if info.get("channel_static"):  # the open channel as a static archive, for fully static applications
             static = self.cpp_info.components["channel_static"]
             static.set_property("cmake_target_name", f"{lib}::ChannelStatic")
             static.libs = [_link_name(info["channel_static"], self.settings.os)]
             static.libdirs = [bin_dir]
-            static.includedirs = ["Include"]
+            static.includedirs = info["include_dirs"][:1]  # the channel's header
+            static.defines = info["channel_defines"]
             static.system_libs = info["channel_static_libs"]  # OpenSSL's libcrypto and the threads library, as CMake found them
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]

@@ -91,8 +91,8 @@ else()
   endif()
 endif()
 set(OPEND_CHANNEL_DEFINES "")
-if(OPEND_OPEN_CHANNEL AND OPEND_LIB STREQUAL "MMAPI")
-  set(OPEND_CHANNEL_DEFINES "OPEND_CHANNEL_LIB_MMAPI=1")
+if(OPEND_OPEN_CHANNEL)  # what its header needs (the brand's C names), as the channel's own target carries it
+  set(OPEND_CHANNEL_DEFINES "$<TARGET_PROPERTY:opend_channel,INTERFACE_COMPILE_DEFINITIONS>")
 endif()
 set(OPEND_PROTOBUF_VERSION_FOUND "${_protobuf_version}")
 set(OPEND_PROTOBUF_LIB_FILE "")
@@ -113,6 +113,17 @@ if(NOT _version MATCHES "^[0-9]+(\\.[0-9]+)*$")
 endif()
 write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
   VERSION "${_version}" COMPATIBILITY AnyNewerVersion)
+# The C++ standard consumers compile with at least (the protobuf's headers need it), on the
+# package's targets: the config includes it, and Conan's CMakeDeps, whose targets are its own,
+# includes it as a build module.
+file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Standard.cmake"
+"foreach(_opend_target IN ITEMS ${OPEND_LIB}::${OPEND_LIB} ${OPEND_LIB}::protobuf)
+  if(TARGET \${_opend_target})
+    set_property(TARGET \${_opend_target} APPEND PROPERTY INTERFACE_COMPILE_FEATURES cxx_std_${OPEND_CXX_STANDARD})
+  endif()
+endforeach()
+unset(_opend_target)
+")
 # The same usage facts for other package managers (Conan's package_info reads them), as JSON.
 set(_json_list "")
 foreach(_var IN ITEMS OPEND_THIRD_PARTY OPEND_THIRD_PARTY_LIBS OPEND_PROTOBUF_SYSTEM_LIBS OPEND_CHANNEL_STATIC_LIBS)
@@ -136,10 +147,13 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
   \"protobuf_defines\": [$<$<BOOL:${OPEND_PROTOBUF_DEFINES}>:\"$<JOIN:${OPEND_PROTOBUF_DEFINES},\", \">\">],
   \"protobuf_version\": \"${_protobuf_version}\",
   \"cxx_standard\": ${OPEND_CXX_STANDARD},
+  \"cxx_standard_module\": \"lib/cmake/${OPEND_LIB}/${OPEND_LIB}Standard.cmake\",
+  \"include_dirs\": [\"Include\", \"Include/Proto\"],
   \"channel_dir\": \"${OPEND_CHANNEL_DIR}\",
   \"channel\": \"${OPEND_CHANNEL_FILE}\",
   \"channel_implib\": \"${OPEND_CHANNEL_IMPLIB}\",
   \"channel_kind\": \"${OPEND_CHANNEL_KIND}\",
+  \"channel_defines\": [$<$<BOOL:${OPEND_CHANNEL_DEFINES}>:\"$<JOIN:${OPEND_CHANNEL_DEFINES},\", \">\">],
   \"openssl_version\": \"${OPENSSL_VERSION}\",
   \"zlib_version\": \"${ZLIB_VERSION_STRING}\",
   \"channel_static\": \"${OPEND_CHANNEL_STATIC_FILE}\",
@@ -152,4 +166,5 @@ file(GENERATE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json" CONTEN
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config.cmake"
   "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}ConfigVersion.cmake"
   "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Usage.json"
+  "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Standard.cmake"
   DESTINATION "lib/cmake/${OPEND_LIB}")

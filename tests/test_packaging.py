@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import OFFLINE, make_venv, ok, run
+from conftest import OFFLINE, ROOT, conan_home, make_venv, ok, run, script
 
 from opend_build import conan_settings
 from opend_build.errors import UsageError
@@ -48,3 +48,24 @@ def test_editable_install_builds_no_cpp(project_copy: Path, tmp_path: Path) -> N
     assert where.startswith(str(project_copy / "src")), where
     r = run([str(bin_dir / "opend-sdk"), "--cmakedir"])
     assert r.returncode == 3 and "installed without its C++ build" in r.stderr
+
+
+def test_conan_hands_cmake_the_toolchains_facts_not_its_own(tmp_path: Path) -> None:
+    """`conan install` of the recipe for an MSVC profile (only generate() runs: nothing is built, so
+    it works here): the toolchain file carries the driver's Toolchain - its toolset (-T), platform
+    (-A) and MSVC runtime, its Bin folders - and none of the blocks by which Conan derives them again."""
+    env = conan_home(tmp_path / "conan home")
+    out = tmp_path / "gen"
+    ok(run([script("conan"), "install", str(ROOT), "--output-folder", str(out), "--build=never",
+            "-s:h", "os=Windows", "-s:h", "arch=x86", "-s:h", "compiler=msvc", "-s:h", "compiler.version=193",
+            "-s:h", "compiler.runtime=static", "-s:h", "compiler.cppstd=17", "-s:h", "build_type=Release", "-c", "tools.cmake.cmaketoolchain:generator=Visual Studio 17 2022"], env))
+    (toolchain,) = out.rglob("conan_toolchain.cmake")
+    text = toolchain.read_text()
+    assert 'set(CMAKE_GENERATOR_TOOLSET "v143"' in text and 'set(CMAKE_GENERATOR_PLATFORM "Win32"' in text
+    assert "Definition of libcxx" not in text and "Definition of VS runtime" not in text  # Conan's own blocks are gone
+    import json
+
+    (presets,) = out.rglob("CMakePresets.json")
+    cache = json.loads(presets.read_text())["configurePresets"][0]["cacheVariables"]
+    assert cache["CMAKE_MSVC_RUNTIME_LIBRARY"] == "MultiThreaded$<$<CONFIG:Debug>:Debug>"  # the Toolchain's /MT
+    assert (cache["OPEND_BIN_DIR"], cache["OPEND_CHANNEL_DIR"]) == ("Bin/Windows/Release/MT", "Bin/Windows/Release")
