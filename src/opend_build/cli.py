@@ -45,8 +45,8 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
             return fallback()
 
     probe = host.Probe(env if here else None)
-    toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     inputs = inputs_mod.resolve(options, env, probe)
+    toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     if toolchain.compiler == "mingw" and inputs.protobuf.provider == "installed":
         raise ProtobufSourceError(
             f"--protobuf {options.protobuf}: an installed protobuf is not supported with --compiler mingw yet: "

@@ -160,6 +160,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
               env: Mapping[str, str] | None = None, project: Path | None = None, missing: tuple[str, ...] = (), probes: tuple[str, ...] = ()) -> Plan:
     """The whole build as steps. `tools` are cmake and ninja; `cwd` resolves a relative --out;
     `env` is the environment the run will have (sccache's settings); `project` the checkout."""
+    reproduce = tuple(reproducing_argv(options))  # the command line that makes this output again (the manifest's)
     env_in = dict(env or {})
     project = project or project_root()
     cmake = tools.cmake
@@ -274,7 +275,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         cache_backend=compiler_cache.backend(env_in) if cache_env else "",
         missing=missing,
         source_date_epoch=env_in.get("SOURCE_DATE_EPOCH", ""),
-        reproduce=tuple(reproducing_argv(options)),
+        reproduce=reproduce,
         host_protobuf_build=host_pb_build,
         probes=probes,
         pause_before=env_in.get("OPEND_BUILD_PAUSE_BEFORE", ""),

@@ -103,9 +103,9 @@ def toolchain(options: Options, probe: Probe) -> Toolchain:
 
 def _mingw(options: Options, probe: Probe) -> Toolchain:
     """Windows x64 from this Linux machine with MinGW-w64; the build machine's own toolchain as `host`."""
-    from . import linux, toolchain_for
+    from . import linux
 
-    host = toolchain_for(replace(options, os="linux", compiler=None, arch=None), probe)
+    host = linux.toolchain(replace(options, os="linux", compiler=None, arch=None), probe)
     if probe.live:
         cxx, c = probe.which(MINGW_CXX), probe.which(MINGW_C)
         if cxx is None:
