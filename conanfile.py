@@ -29,9 +29,9 @@ from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 
 
 def _brands():
-    """The driver's brand table (proto/inputs.json, exported beside this file so that a consumer
+    """The driver's brand table (its inputs.json, exported with this file so that a consumer
     installing the binary has it too): the brand option's values and its default."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "proto", "inputs.json"), encoding="utf-8") as f:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", "opend_build", "inputs.json"), encoding="utf-8") as f:
         return json.load(f)["brands"]
 
 
@@ -55,8 +55,8 @@ class OpenDSdkConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"brand": list(_BRANDS["libraries"]), "protobuf": ["vendored", "ANY"]}
     default_options = {"brand": _BRANDS["default"], "protobuf": "vendored"}
-    exports = ("proto/inputs.json",)
-    exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "channel/*", "proto/inputs.json", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
+    exports = ("src/opend_build/inputs.json",)
+    exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "channel/*", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
     # --- which SDK ------------------------------------------------------------------------
     def _sdk(self):
@@ -89,7 +89,7 @@ class OpenDSdkConan(ConanFile):
             self.version = open_sdk(Path(sdk).expanduser().absolute(), None).version
         else:
             # The pinned protocol package's version (each brand's is pinned alike).
-            self.version = opend.sources.load_pins(Path(self.recipe_folder, "proto", "inputs.json"))[_BRANDS["default"]].version
+            self.version = opend.sources.load_pins()[_BRANDS["default"]].version
 
     # --- which protobuf -------------------------------------------------------------------
     def _protobuf_version(self):
@@ -107,8 +107,8 @@ class OpenDSdkConan(ConanFile):
         cmake_layout(self)
 
     def package_id(self):
-        # Every compile sets gnu++11 itself (the SDK's language level), whatever the consumer's
-        # compiler.cppstd: it does not change the binary.
+        # Every compile sets the SDK's language level itself (gnu++11; C++17 with protobuf 22 and
+        # later), whatever the consumer's compiler.cppstd: it does not change the binary.
         self.info.settings.rm_safe("compiler.cppstd")
 
     def _settings(self):

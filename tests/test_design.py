@@ -211,7 +211,7 @@ def test_only_the_host_boundary_reaches_processes_and_the_environment() -> None:
 
 
 def test_the_brand_table_has_one_home() -> None:
-    """proto/inputs.json holds it. The driver's BRANDS and DEFAULT_BRAND and the Conan recipe's
+    """src/opend_build/inputs.json holds it (it ships with the driver, in a wheel too). The driver's BRANDS and DEFAULT_BRAND and the Conan recipe's
     brand option and default are read from there; CMake gets the library name from the driver. No
     module, recipe or CMake file of the build spells a brand or a library name as a value."""
     import ast
@@ -221,7 +221,7 @@ def test_the_brand_table_has_one_home() -> None:
 
     from opend_build.sdk import BRANDS, DEFAULT_BRAND
 
-    table = json.loads((ROOT / "proto" / "inputs.json").read_text())["brands"]
+    table = json.loads((ROOT / "src" / "opend_build" / "inputs.json").read_text())["brands"]
     assert (BRANDS, DEFAULT_BRAND) == (table["libraries"], table["default"])
     inspected = json.loads(run([script("conan"), "inspect", str(ROOT), "--format=json"], {}).stdout)
     assert inspected["options_definitions"]["brand"] == list(BRANDS) and inspected["default_options"]["brand"] == DEFAULT_BRAND

@@ -111,7 +111,7 @@ class Probe:
     def _run(self, argv: list[str], timeout: float = 60) -> Completed[str]:
         assert self.env is not None, "a probe of another machine runs nothing"
         self.ran.append(" ".join(argv))
-        return run(argv, timeout=timeout)
+        return run(argv, env=self.env, timeout=timeout)  # in the environment it was given, as the build runs
 
     def compiler_version(self, cxx: str) -> str:
         """gcc's and clang's own version number (-dumpfullversion, falling back to -dumpversion)."""

@@ -20,7 +20,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, "run 'python build.py --help' for the options")
 
 
-COMMANDS = ("build", "doctor", "inputs", "presets", "verify")
+COMMANDS = {  # the subcommands, and what each does (the help; "build" is the default)
+    "build": "",
+    "doctor": "can the SDK's prebuilt libraries be linked here?",
+    "inputs": "fetch and unpack the inputs, print them as CMake cache entries",
+    "presets": "print CMakePresets.json",
+    "verify": "check the built classes against Python's, message by message",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Opt:
 OPTIONS: tuple[Opt, ...] = (
     Opt("--os", "target OS", choices=OSES, default_text="this machine's", reproduces=True),
     Opt("--sdk", "SDK folder or archive (.zip/.7z/.tar.gz)", "PATH", default_text="the open parts from PyPI", kind="path", reproduces=True),
-    Opt("--brand", "futu (FTAPI) or moomoo (MMAPI)", choices=tuple(sorted(BRANDS)), default_text=f"detected; {DEFAULT_BRAND} without an SDK",
+    Opt("--brand", " or ".join(f"{b} ({lib})" for b, lib in sorted(BRANDS.items())), choices=tuple(sorted(BRANDS)), default_text=f"detected; {DEFAULT_BRAND} without an SDK",
         reproduces=True),
     Opt("--protobuf", "the protobuf to build against: a pinned version built from source (3.5.1; 3.21.12; 29.0 with abseil), 'system' (the "
         "installed one, found like CMake's find_package), an installed prefix (include/, lib/, bin/protoc), or a protobuf source folder or archive",
@@ -101,8 +107,8 @@ def parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build the OpenD C++ API SDK (protobuf 3.5.1, protocol classes, lib<Brand>) in one command.",
     )
-    p.add_argument("command", nargs="?", default="build", choices=COMMANDS,
-                   help="build (default); doctor: can the SDK's prebuilt libraries be linked here?; inputs: fetch and unpack the inputs, print them as CMake cache entries; presets: print CMakePresets.json; verify: check the built classes against Python's, message by message")
+    p.add_argument("command", nargs="?", default="build", choices=tuple(COMMANDS),
+                   help="; ".join(f"{name}: {what}" if what else f"{name} (default)" for name, what in COMMANDS.items()))
     types = {"path": Path, "int": int, "float": float}
     for o in OPTIONS:
         names = [*([o.short] if o.short else []), o.flag]
@@ -137,7 +143,7 @@ def synopsis() -> str:
                 cur = f"{cur} {item}" if cur else item
         return [*out, cur]
 
-    head = "python build.py [build|doctor|inputs|presets]"
+    head = f"python build.py [{'|'.join(c for c in COMMANDS if c != 'verify')}]"  # verify has its own line
     lines = line([head, *(shown(o) for o in OPTIONS if o.group == "build" and not o.per_os)])
     for os_name, table in platforms.option_choices().items():
         items = [shown(o, table[o.flag]) for o in OPTIONS if o.per_os and o.flag in table]

@@ -44,7 +44,7 @@ class Protobuf:
     src: Path | None = None  # build: the folder holding google/protobuf
     prefix: Path | None = None  # installed: the prefix; None: the system's (CMake's default search)
     protoc: Path | None = None  # installed: the protoc next to those headers, when known here
-    pin: str = ""  # build from a pinned PyPI source: the pin's name in proto/inputs.json
+    pin: str = ""  # build from a pinned PyPI source: the pin's name in inputs.json
     abseil: Path | None = None  # build, 22 and later: the abseil-cpp folder (holding absl/)
     utf8_range: Path | None = None  # build, 22 and later: the utf8_range folder
     steps: tuple[Step, ...] = ()  # build: what fetches and unpacks its source (the plan's input steps)

@@ -17,11 +17,10 @@ from .errors import SdkError
 from .protobuf_src import VERSION_HEADERS
 
 
-
 def _brand_table() -> tuple[dict[str, str], str]:
-    """The one brand table, kept in proto/inputs.json beside the pins (the Conan recipe reads it
-    there too): brand -> library name, and the brand built without an SDK."""
-    data = json.loads((Path(__file__).resolve().parents[2] / "proto" / "inputs.json").read_text(encoding="utf-8"))["brands"]
+    """The one brand table, kept in inputs.json beside the pins (the Conan recipe reads it there
+    too): brand -> library name, and the brand built without an SDK."""
+    data = json.loads((Path(__file__).resolve().parent / "inputs.json").read_text(encoding="utf-8"))["brands"]
     return dict(data["libraries"]), str(data["default"])
 
 
@@ -68,7 +67,7 @@ def find_root(paths: list[PurePosixPath], brand: str | None = None) -> str:
         if brand is not None and len(named[brand]) == 1:
             roots = named[brand]
         elif brand is None and sum(1 for r in named.values() if r) > 1:
-            raise SdkError(f"the archive holds more than one C++ SDK ({', '.join(roots)})", "pass --brand futu or --brand moomoo to pick one")
+            raise SdkError(f"the archive holds more than one C++ SDK ({', '.join(roots)})", "pass " + " or ".join(f"--brand {b}" for b in BRANDS) + " to pick one")
         elif len(set(len(PurePosixPath(r).parts) for r in roots)) > 1:
             roots = [min(roots, key=lambda r: len(PurePosixPath(r).parts))]  # the shallowest is the SDK; deeper ones are copies inside it
     if roots:
@@ -110,7 +109,8 @@ def describe(names: list[str], container_name: str, brand_override: str | None =
     root_name = rp.name if rp else container_name
     brand = brand_override or detect_brand(root_name, rel)
     if brand is None:
-        raise SdkError("cannot tell whether this SDK is futu's (FTAPI) or moomoo's (MMAPI)", "pass --brand futu or --brand moomoo")
+        raise SdkError("cannot tell whether this SDK is " + " or ".join(f"{b}'s ({lib})" for b, lib in BRANDS.items()),
+                       "pass " + " or ".join(f"--brand {b}" for b in BRANDS))
     lib = BRANDS[brand]
     # FTAPI4CPP_9.4.5418/, or the download's FTAPI-9.4.5418/FTAPI4CPP/, or the archive's name
     m = next((v for part in reversed(rp.parts if rp else ()) if (v := VERSION.search(part))), None) or VERSION.search(container_name)

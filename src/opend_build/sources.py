@@ -39,9 +39,9 @@ def project_root() -> Path:
 
 
 def load_pins(path: Path | None = None) -> dict[str, Pin]:
-    """The pins of proto/inputs.json by name: 'futu' and 'moomoo' (protocol files),
+    """The pins of inputs.json (beside this module) by name: 'futu' and 'moomoo' (protocol files),
     'protobuf-X.Y.Z' for each protobuf source, and 'protobuf' for the default one."""
-    data = json.loads((path or project_root() / "proto" / "inputs.json").read_text(encoding="utf-8"))
+    data = json.loads((path or Path(__file__).resolve().parent / "inputs.json").read_text(encoding="utf-8"))
     fields = Pin.__dataclass_fields__
 
     def pin(p: dict[str, str]) -> Pin:
@@ -76,7 +76,7 @@ class Digests:
     """Digests of large files (an SDK archive, the protobuf tarball inside it), remembered in the
     cache by the file's path, size and mtime, so a --dry-run or a no-op run plans without reading
     the archive again. Planning reads the memo and computes what it lacks, writing nothing: what
-    it computed is in `new`, and the plan's `remember` step (`step()`) writes it."""
+    it computed is in `new`, and the plan's `remember` step (`steps()`) writes it."""
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache

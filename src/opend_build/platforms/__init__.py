@@ -1,6 +1,7 @@
 """One module per target OS, each turning Options into a Toolchain, and each declaring the options
 it takes (`OPTIONS`: flag -> choices, None for a free value), from which the command line is built.
-They look at the host only through the `host.Probe` they are given.
+They start no process and read no environment: what they ask of the host goes through the
+`host.Probe` they are given (they may read a file's presence, and the processor's name).
 
 A Toolchain holds named facts; everything else is derived from them: its CMake arguments, the
 presets, the flags doctor compiles its probe with, and the key of its build folders.
