@@ -307,6 +307,8 @@ def test_conan_builds_against_the_graphs_protobuf(project_copy: Path, small_zip:
     ok(run([conan, "export-pkg", str(recipe), "--version", "3.21.12"], env))
     created = ok(run([conan, "create", str(project_copy), "-o", "*:protobuf=3.21.12"], {**env, "OPEND_SDK": str(small_zip)}))
     assert "round-trip ok" in created and "library ok" in created  # test_package linked and ran
+    deps = [p.read_text() for p in (project_copy / "test_package").rglob("FTAPI-*-data.cmake")]
+    assert deps and all("lib/cmake/FTAPI/FTAPIStandard.cmake" in d for d in deps)  # the C++ standard reaches Conan's targets
     assert "opend-build: protobuf 3.21.12 (protobuf's CMake config" in created  # CMakeDeps' config for the graph's protobuf
     listed = json.loads(run([conan, "list", "opend-sdk/9.4.5418:*", "--format=json"], env).stdout)
     (revs,) = [r for r in listed["Local Cache"]["opend-sdk/9.4.5418"]["revisions"].values()]
@@ -324,5 +326,6 @@ def test_pip_wheel_takes_the_protobuf_choice_from_the_environment(project_copy: 
     (wheel,) = (tmp_path / "dist").glob("opend_build-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "opend_build/cpp/Bin/Linux/libFTAPI.a" in names and "opend_build/cpp/Bin/Linux/libprotobuf.a" not in names
+    assert "opend_build/inputs.json" in names  # the driver's pins and brand table ship with its modules
     config = zipfile.ZipFile(wheel).read("opend_build/cpp/lib/cmake/FTAPI/FTAPIConfig.cmake").decode()
     assert "find_dependency(Protobuf)" in config and "set(_opend_ships_protobuf OFF)" in config
