@@ -16,6 +16,12 @@ Conan gives set_version() no configuration: with it, name the SDK's version with
 The `protobuf` option: "vendored" (the default) builds protobuf 3.5.1 from source and ships it
 inside the package; a version requires protobuf/<version> from the graph instead - the SDK is
 built against it through CMakeDeps, ships no protobuf of its own, and links the consumer's.
+
+    conan create . -o "opend-sdk/*:openssl=3.0.15"        # the graph's openssl/3.0.15, not the machine's
+
+The `openssl` option: "system" (the default) builds the open channel (and a 10.x SDK's sources)
+against the OpenSSL CMake finds and names its libraries; a version requires openssl/<version>
+from the graph, and the package's components require its components.
 """
 
 import json
@@ -53,8 +59,8 @@ class OpenDSdkConan(ConanFile):
     topics = (*_BRANDS["libraries"], "opend", "protobuf", "trading")
     package_type = "static-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"brand": list(_BRANDS["libraries"]), "protobuf": ["vendored", "ANY"]}
-    default_options = {"brand": _BRANDS["default"], "protobuf": "vendored"}
+    options = {"brand": list(_BRANDS["libraries"]), "protobuf": ["vendored", "ANY"], "openssl": ["system", "ANY"]}
+    default_options = {"brand": _BRANDS["default"], "protobuf": "vendored", "openssl": "system"}
     exports = ("src/opend_build/inputs.json",)
     exports_sources = ("build.py", "CMakeLists.txt", "cmake/*", "channel/*", "src/opend_build/*", "!*/__pycache__/*", "!*.pyc")
 
@@ -97,11 +103,19 @@ class OpenDSdkConan(ConanFile):
         value = str(self.options.protobuf)
         return None if value == "vendored" else value
 
+    def _openssl_version(self):
+        """None: the machine's OpenSSL (what CMake finds; the package names its libraries); else
+        the graph's openssl/<version>, which the open channel and a 10.x SDK's sources link."""
+        value = str(self.options.openssl)
+        return None if value == "system" else value
+
     def requirements(self):
         version = self._protobuf_version()
         if version:
             # The application's protobuf: the SDK's headers include it, its library links it.
             self.requires(f"protobuf/{version}", transitive_headers=True, transitive_libs=True)
+        if self._openssl_version():
+            self.requires(f"openssl/{self._openssl_version()}", transitive_headers=True, transitive_libs=True)
 
     def layout(self):
         cmake_layout(self)
@@ -136,6 +150,9 @@ class OpenDSdkConan(ConanFile):
         version = self._protobuf_version()
         if version and not re.match(r"^\d+\.\d+(\.\d+)?$", version):
             raise ConanInvalidConfiguration(f"protobuf={version}: give 'vendored' or a protobuf version such as 3.21.12")
+        openssl = self._openssl_version()
+        if openssl and not re.match(r"^\d+\.\d+(\.\d+)?[a-z]?$", openssl):
+            raise ConanInvalidConfiguration(f"openssl={openssl}: give 'system' or an OpenSSL version such as 3.0.15")
         # Where the driver's sources are at hand (creating the package): refuse settings build.py
         # does not support. A consumer installing the binary from a remote has no sources here;
         # its binary was checked when it was built.
@@ -181,7 +198,8 @@ class OpenDSdkConan(ConanFile):
             # The graph's protobuf, as an installed prefix: `build.py inputs` reads its version
             # (and so the language level), find_package(Protobuf) finds CMakeDeps' config for it.
             tc.cache_variables["OPEND_PROTOBUF"] = self.dependencies["protobuf"].package_folder.replace("\\", "/")
-            CMakeDeps(self).generate()
+        if self._protobuf_version() or self._openssl_version():
+            CMakeDeps(self).generate()  # the graph's packages, for find_package(Protobuf) and find_package(OpenSSL)
         tc.generate()
 
     def build(self):
@@ -196,6 +214,13 @@ class OpenDSdkConan(ConanFile):
             from opend_build.runner import clear_quarantine
 
             clear_quarantine(os.path.join(self.package_folder, toolchain.bin_dir))
+
+    def _link(self, component, names):
+        """The libraries the usage file names, as a component links them: the graph's OpenSSL
+        by its components, when the package was built against it; the rest by name."""
+        graph = {"ssl": "openssl::ssl", "crypto": "openssl::crypto"} if self._openssl_version() else {}
+        component.system_libs = [n for n in names if n not in graph]
+        component.requires += [graph[n] for n in names if n in graph]
 
     def package_info(self):
         # The usage facts the CMake package's config is generated from, written by the same install.
@@ -227,7 +252,7 @@ class OpenDSdkConan(ConanFile):
         sdk.libdirs = [bin_dir]
         sdk.includedirs = info["include_dirs"]
         sdk.requires = ["protobuf"]
-        sdk.system_libs = info["system_libs"]  # what the SDK's own sources use beyond protobuf (10.x: OpenSSL)
+        self._link(sdk, info["system_libs"])  # what the SDK's own sources use beyond protobuf (10.x: OpenSSL)
         if info["channel"]:
             channel = self.cpp_info.components["channel"]
             channel.set_property("cmake_target_name", f"{lib}::Channel")
@@ -242,7 +267,9 @@ class OpenDSdkConan(ConanFile):
             static.libdirs = [bin_dir]
             static.includedirs = info["include_dirs"][:1]  # the channel's header
             static.defines = info["channel_defines"]
-            static.system_libs = info["channel_static_libs"]  # OpenSSL's libcrypto and the threads library, as CMake found them
+            self._link(static, info["channel_static_libs"])  # OpenSSL's libcrypto and the threads library, as CMake found them
+        if self._openssl_version() and not any(r.startswith("openssl::") for c in self.cpp_info.components.values() for r in c.requires):
+            sdk.requires.append("openssl::crypto")  # nothing of this SDK links it, but Conan wants each requirement used by a component
         # protoc, the matching compiler, for the consumer's own .proto files
         self.cpp_info.bindirs = [bin_dir]
         self.buildenv_info.prepend_path("PATH", os.path.join(self.package_folder, bin_dir))

@@ -313,7 +313,7 @@ def test_conan_builds_against_the_graphs_protobuf(project_copy: Path, small_zip:
     listed = json.loads(run([conan, "list", "opend-sdk/9.4.5418:*", "--format=json"], env).stdout)
     (revs,) = [r for r in listed["Local Cache"]["opend-sdk/9.4.5418"]["revisions"].values()]
     (package_id, info), = revs["packages"].items()
-    assert info["info"]["options"] == {"brand": "futu", "protobuf": "3.21.12"}
+    assert info["info"]["options"] == {"brand": "futu", "protobuf": "3.21.12", "openssl": "system"}
     assert any(r.startswith("protobuf/3.21") for r in info["info"]["requires"])
     folder = Path(ok(run([conan, "cache", "path", f"opend-sdk/9.4.5418:{package_id}"], env)).strip())
     assert (folder / "Bin/Linux/libFTAPI.a").is_file()

@@ -214,7 +214,7 @@ def test_conan_block_creates_and_uploads(conan_block: ConanRun, tmp_path: Path) 
     assert sorted(p["info"]["options"]["brand"] for p in local.values()) == ["futu", "moomoo"]
     assert all(p["info"]["settings"]["build_type"] == "Debug" and "compiler.cppstd" not in p["info"]["settings"] for p in local.values())
     (sdk_id, sdk_info), = conan_packages(conan_block.env, "opend-sdk/9.4.5418").items()  # both SDK lines: one package
-    assert sdk_info["info"]["options"] == {"brand": "futu", "protobuf": "vendored"}
+    assert sdk_info["info"]["options"] == {"brand": "futu", "protobuf": "vendored", "openssl": "system"}
     folder = Path(ok(run([script("conan"), "cache", "path", f"opend-sdk/9.4.5418:{sdk_id}"], conan_block.env)).strip())
     assert (folder / "Bin/Linux/libFTAPI.a").is_file() and (folder / "Bin/Linux/protoc").is_file()
     assert (folder / "Include/Proto/Qot_Sub.pb.h").is_file()

@@ -273,6 +273,28 @@ def test_10x_generation_builds_the_channel_from_source_with_openssl(sdk_10: Path
     assert "library ok" in seen and "channel ok: SHA-1 by OpenSSL" in seen
 
 
+def test_conan_links_the_graphs_openssl(sdk_10: Path, project_copy: Path, tmp_path: Path) -> None:
+    """-o "*:openssl=<version>": the 10.x sources are built against the Conan graph's OpenSSL (this
+    machine's, packaged as a team packages its own), and the package's usage file becomes component
+    requirements on openssl::ssl and openssl::crypto instead of library names; the test_package links
+    them through the package and runs the channel's SHA-1."""
+    import re
+
+    from conftest import OFFLINE, ROOT, conan_home, ok, run, script
+
+    conan = script("conan")
+    env = {**conan_home(tmp_path / "conan home"), **OFFLINE}
+    version = re.search(r'OPENSSL_VERSION_STR "([^"]+)"', Path("/usr/include/openssl/opensslv.h").read_text()).group(1)  # type: ignore[union-attr]
+    recipe = tmp_path / "openssl recipe"  # export-pkg writes its environment scripts beside the recipe
+    shutil.copytree(ROOT / "tests/data/conan_openssl", recipe)
+    ok(run([conan, "export-pkg", str(recipe), "--version", version], env))
+    created = ok(run([conan, "create", str(project_copy), "--version", "10.2.6208", "-o", f"*:openssl={version}"], {**env, "OPEND_SDK": str(sdk_10)}))
+    assert "Component target declared 'OpenSSL::SSL'" in created  # the build found the graph's OpenSSL through CMakeDeps
+    assert "library ok" in created and "channel ok: SHA-1 by OpenSSL" in created  # test_package linked it through the package and ran
+    deps = "".join(p.read_text() for p in (project_copy / "test_package").rglob("FTAPI-*-data.cmake"))
+    assert re.search(r"FTAPI_FTAPI_DEPENDENCIES_\w+ FTAPI::protobuf OpenSSL::SSL OpenSSL::Crypto\)", deps), deps  # targets, not -lssl -lcrypto
+
+
 def test_missing_openssl_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
     """When the SDK's sources include OpenSSL and CMake finds none, configure stops with our line,
     which the driver turns into exit 6 (toolchain missing) naming the package to install."""
