@@ -124,11 +124,12 @@ def installed(prefix: Path | None, include_dirs: list[Path], protoc: Path | None
             )
         raise ProtobufSourceError(f"--protobuf {prefix}: no protobuf installed there (no include/google/protobuf/message.h)",
                                   "give an installed protobuf prefix (include/, lib/, bin/protoc) or a protobuf source folder or archive")
-    version = version_in(include)
+    headers = _version_headers(include)  # read once: protoc's numbering and the runtime's come from the same text
+    version = version_from_headers(*headers)
     if version is None:
         raise ProtobufSourceError(f"cannot read the protobuf version of {include}/google/protobuf", "is this a complete protobuf install?")
     return Protobuf("installed", version, f"{where} (protobuf {version}, headers in {include})", f"installed:{where}:{version}",
-                    prefix=prefix, protoc=protoc, include=include, runtime=runtime_from_headers(*_version_headers(include)) or "")
+                    prefix=prefix, protoc=protoc, include=include, runtime=runtime_from_headers(*headers) or "")
 
 
 def unknown_version(value: str, available: list[str]) -> ProtobufSourceError:
