@@ -25,6 +25,10 @@ Python use:
     with StandIn(rsa_key_pem=None, aes="cbc", faults=(), push_notify=False, lifetime=60) as s:
         s.host, s.port, s.connections   # one dict per connection, filled while it runs
 
+Qot_Sub faults: reject-sub answers it with retType -1 and SUB_REJECT_MSG (an account without the
+quote right), ignore-sub never answers it (an OpenD whose quote server is not ready; the request is
+still recorded), no-push answers it but pushes nothing (a closed market).
+
 push_burst=M (--push-burst M; default 0, off) is for benchmarks: after every Qot_Sub reply that
 subscribes, M more Qot_UpdateBasicQot pushes follow as fast as the server can write them (one body
 encoded and encrypted once, M headers with increasing serials, written in large chunks). The
@@ -68,9 +72,12 @@ QOT_SUB, QOT_UPDATE_BASIC_QOT = 3001, 3005
 ENC_FTAES_ECB, ENC_NONE, ENC_AES_ECB, ENC_AES_CBC = 0, -1, 1, 2  # Common.PacketEncAlgo
 
 FAULTS = ("split", "coalesce", "bad-sha1", "bad-sha1-init", "reject-init", "delay-reply", "silent",
-          "close-mid-request", "oversized", "garbage")
+          "close-mid-request", "oversized", "garbage", "reject-sub", "ignore-sub", "no-push")
 DELAY_SECONDS = 13.0  # longer than the clients' 12 s reply timeout
 REJECT_MSG = "stand-in: InitConnect rejected (fault reject-init)"
+# Qot_Sub faults, as an OpenD without quote rights (reject-sub), without its quote server
+# (ignore-sub: no reply at all) or with the market closed (no-push: subscribed, nothing pushed)
+SUB_REJECT_MSG = "stand-in: no quote right for this security (fault reject-sub)"
 NOTIFY_DESC = "stand-in notify"
 
 SERVER_VER = 1001
@@ -497,11 +504,15 @@ class _Conn:
             securities = [(s.market, s.code) for s in c2s.securityList]
             entry["qot_sub"] = {"securities": [list(s) for s in securities], "subTypes": list(c2s.subTypeList),
                                 "isSubOrUnSub": c2s.isSubOrUnSub}
+            if "ignore-sub" in self.server.faults:
+                return []
+            if "reject-sub" in self.server.faults:
+                return [self._error(pid, serial, ver, SUB_REJECT_MSG)]
             rsp = PB["Qot_Sub"].Response()
             rsp.retType = 0
             rsp.s2c.SetInParent()
             out = [self.packet(pid, serial, rsp, "reply", ver)]
-            if c2s.isSubOrUnSub and securities:
+            if c2s.isSubOrUnSub and securities and "no-push" not in self.server.faults:
                 out.append(self.push(QOT_UPDATE_BASIC_QOT, self._basic_qot(securities)))
                 if self.server.push_burst:
                     self._prepare_burst(securities)  # before the reply goes out: encoding is not in the clients' window

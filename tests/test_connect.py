@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import sdkfactory
-from conftest import Built, consume, must_build, run_driver
-from opend_standin import StandIn
+from conftest import Built, Result, consume, must_build, run_driver
+from opend_standin import SUB_REJECT_MSG, StandIn
 
 from opend_build.sdk import BRANDS
+from opend_build.verify import PUSH_WAIT
 
 pytestmark = pytest.mark.build
 
@@ -78,9 +79,53 @@ def test_verify_opend_connects_and_names_a_failure(default_futu: Built, rsa_pem:
         r = run_driver("verify", "--out", str(default_futu.out), "--opend", f"127.0.0.1:{s.port}", "--rsa-key", str(key))
     assert r.returncode == 0, r.output
     assert "connected: connID" in r.stdout and "GetGlobalState: serverVer 1001" in r.stdout and "push Qot_UpdateBasicQot: 00700" in r.stdout
+    assert "verify: subscription: ok: HK.00700 subscribed and its quote pushed" in r.stdout, r.stdout
     with StandIn(faults=("reject-init",), lifetime=120) as s:
         bad = run_driver("verify", "--out", str(default_futu.out), "--opend", f"127.0.0.1:{s.port}")
     assert bad.returncode == 13 and "InitConnect failed: type 100, code 5" in bad.stderr, bad.output
+
+
+def _verify_opend(out: Path, *args: str, faults: tuple[str, ...] = ()) -> tuple[Result, list[dict]]:  # type: ignore[type-arg]
+    with StandIn(faults=faults, lifetime=120) as s:
+        r = run_driver("verify", "--out", str(out), "--opend", f"127.0.0.1:{s.port}", *args)
+        s.wait(lambda s: all(c["ended"] for c in s.connections))
+        return r, list(s.connections)
+
+
+def _subscribed(conn: dict) -> list:  # type: ignore[type-arg]
+    return [p["qot_sub"]["securities"] for p in conn["packets"] if p["proto_id"] == 3001]
+
+
+def test_verify_opend_reports_a_refused_subscription_and_exits_0(default_futu: Built) -> None:
+    """The connection decides the exit code; Qot_Sub's reply is read and its retMsg named."""
+    r, conns = _verify_opend(default_futu.out, faults=("reject-sub",))
+    assert r.returncode == 0, r.output
+    assert "Qot_Sub: retType -1, errCode 0, retMsg: " + SUB_REJECT_MSG in r.stdout, r.stdout
+    assert "verify: ok: connected to 127.0.0.1:" in r.stdout and "through the open channel (InitConnect, GetGlobalState)" in r.stdout
+    assert f"verify: subscription: no quote right for HK.00700? OpenD refused it: {SUB_REJECT_MSG}" in r.stdout, r.stdout
+    assert _subscribed(conns[0]) == [[[1, "00700"]]]
+
+
+def test_verify_opend_security_chooses_it_and_an_unanswered_subscription_is_reported(default_futu: Built) -> None:
+    r, conns = _verify_opend(default_futu.out, "--security", "US.AAPL", faults=("ignore-sub",))
+    assert r.returncode == 0, r.output
+    assert "Qot_Sub: no reply: the channel's reply timeout passed" in r.stdout, r.stdout
+    assert "verify: subscription: OpenD sent no Qot_Sub reply for US.AAPL (the channel's reply timeout passed)" in r.stdout, r.stdout
+    assert _subscribed(conns[0]) == [[[11, "AAPL"]]]
+
+
+def test_verify_opend_subscribed_without_a_push_says_so(default_futu: Built) -> None:
+    r, conns = _verify_opend(default_futu.out, faults=("no-push",))
+    assert r.returncode == 0, r.output
+    assert "Qot_Sub: retType 0 (subscribed)" in r.stdout and f"Qot_UpdateBasicQot: no push within {PUSH_WAIT} s" in r.stdout, r.stdout
+    assert f"verify: subscription: HK.00700 subscribed, but no push within {PUSH_WAIT} s: market closed?" in r.stdout, r.stdout
+
+
+def test_verify_opend_no_subscribe_asks_nothing_more(default_futu: Built) -> None:
+    r, conns = _verify_opend(default_futu.out, "--no-subscribe")
+    assert r.returncode == 0, r.output
+    assert "GetGlobalState: serverVer 1001" in r.stdout and "Qot_Sub" not in r.stdout and "verify: subscription: skipped (--no-subscribe)" in r.stdout
+    assert [p["proto_id"] for p in conns[0]["packets"]][:2] == [1001, 1002] and _subscribed(conns[0]) == []
 
 
 def test_vendor_shaped_sdk_runs_over_the_open_channel(open_inputs: dict[str, Path], protobuf_tarball: Path, work: Path, tmp_path: Path,

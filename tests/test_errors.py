@@ -197,3 +197,15 @@ def test_a_protoc_warning_is_not_the_error(tmp_path: Path) -> None:
              "FAILED: Conn.cpp.o", "/sdk/Src/FTAPI/Conn.cpp:32:6: error: 'struct Impl' is private within this context"]
     err = diagnose(lines, "build", 1, tmp_path / "log", None)
     assert isinstance(err, BuildError) and err.message.startswith("/sdk/Src/FTAPI/Conn.cpp:32:6: error: ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--security", "XX.1"], "--security XX.1: not MARKET.CODE"),
+    (["--security", "HK"], "--security HK: not MARKET.CODE"),
+    (["--security", "HK.00700", "--no-subscribe"], "contradict"),
+    (["--no-subscribe"], "are for 'verify --opend HOST:PORT'"),
+])
+def test_verify_opend_subscription_options_are_checked_first(args: list[str], needle: str, tmp_path: Path) -> None:
+    """Refused before anything is built or connected."""
+    r = run_driver("verify", "--out", str(tmp_path), *(["--opend", "127.0.0.1:9"] if args != ["--no-subscribe"] else []), *args)
+    assert_clean_failure(r, 2, needle)

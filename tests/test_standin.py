@@ -548,6 +548,41 @@ def test_raw_plain_protocol_unknown_ids_pushes_and_conn_ids() -> None:
     assert [p["proto_id"] for p in recs[0]["packets"]] == [1001, 9999, 1004, 3001]
 
 
+def test_raw_qot_sub_faults_refuse_ignore_or_leave_out_the_push() -> None:
+    """reject-sub answers Qot_Sub with retType -1 and a retMsg; ignore-sub answers nothing (but
+    records the request); no-push subscribes without a push. Everything else is answered."""
+    seen = {}
+    for fault in ("reject-sub", "ignore-sub", "no-push"):
+        with st.StandIn(faults=[fault], lifetime=20) as s:
+            raw = Raw(s.port)
+            try:
+                raw.init_connect()
+                raw.packet()
+                sub = st.PB["Qot_Sub"].Request()
+                sec = sub.c2s.securityList.add()
+                sec.market, sec.code = 1, "00700"
+                sub.c2s.subTypeList.append(1)
+                sub.c2s.isSubOrUnSub = True
+                raw.send(3001, 5, sub)
+                first = raw.packet() if fault != "ignore-sub" else None
+                after = raw.read(1, wait=1.0)  # a push would be here
+                ka = st.PB["KeepAlive"].Request()
+                ka.c2s.time = 1
+                raw.send(1004, 6, ka)
+                alive, _ = raw.packet()
+            finally:
+                raw.close()
+            assert s.wait(lambda s: s.connections and s.connections[0]["ended"])
+            seen[fault] = (first, after, alive["proto_id"], s.connections[0]["packets"][1].get("qot_sub"))
+    (head, body), after, alive, rec = seen["reject-sub"]
+    rsp = st.PB["Qot_Sub"].Response.FromString(body)
+    assert (head["proto_id"], head["serial"], rsp.retType, rsp.retMsg) == (3001, 5, -1, st.SUB_REJECT_MSG) and after == b""
+    assert seen["ignore-sub"][0] is None and seen["ignore-sub"][1] == b"" and seen["ignore-sub"][3]["securities"] == [[1, "00700"]]
+    (head, body), after, alive, rec = seen["no-push"]
+    assert st.PB["Qot_Sub"].Response.FromString(body).retType == 0 and after == b""
+    assert all(v[2] == 1004 for v in seen.values())
+
+
 def test_raw_push_notify_follows_the_init_connect_reply_and_every_global_state_reply() -> None:
     with st.StandIn(push_notify=True, lifetime=20) as s:
         raw = Raw(s.port)

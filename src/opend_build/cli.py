@@ -131,7 +131,7 @@ def run_verify(options: Options, env: Mapping[str, str]) -> int:
     if options.reproduce:
         verify.reproduce(out, env)
     elif options.opend:
-        verify.connect(out, options.opend, options.rsa_key, env)
+        verify.connect(out, options.opend, options.rsa_key, env, None if options.no_subscribe else options.security or verify.DEFAULT_SECURITY)
     else:
         verify.verify(out, env)
     return 0

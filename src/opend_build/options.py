@@ -89,6 +89,9 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--verbose", "show every command's output and tracebacks", kind="flag", short="-v", group="last"),
     Opt("--opend", "verify: connect to this OpenD through the output's channel instead", "HOST:PORT", group="verify"),
     Opt("--rsa-key", "verify --opend: PEM file of the RSA key OpenD is configured with (encrypts)", "FILE", kind="path", group="verify"),
+    Opt("--security", "verify --opend: the security whose quote is subscribed to after connecting", "MARKET.CODE", default_text="HK.00700",
+        group="verify"),
+    Opt("--no-subscribe", "verify --opend: connect and ask GetGlobalState only, no subscription", kind="flag", group="verify"),
     Opt("--reproduce", "verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file", kind="flag",
         group="verify"),
 )
@@ -150,9 +153,10 @@ def synopsis() -> str:
         lines.append(f"{' '.join(items)}  ({ {'linux': 'Linux', 'macos': 'macOS', 'windows': 'Windows'}[os_name] })")
     lines += line([shown(o) for o in OPTIONS if o.group in ("run", "last")])
     verify = [o for o in OPTIONS if o.group == "verify"]
-    opend, key, again = verify
+    opend, key, sec, nosub, again = verify
     lines_out = [lines[0], *(pad + x for x in lines[1:])]
-    lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] | {again.flag}]")
+    lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] "
+                     f"[{sec.flag} {sec.metavar} | {nosub.flag}] | {again.flag}]")
     return "\n".join(lines_out)
 
 
@@ -188,8 +192,17 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         allowed = takes[o.flag]
         if allowed is not None and str(value) not in allowed:
             raise UsageError(f"{o.flag} {value} does not apply to --os {target}", f"use {' or '.join(allowed)}")
-    if (v["opend"] or v["rsa_key"] or v["reproduce"]) and command != "verify":
-        raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
+    if (v["opend"] or v["rsa_key"] or v["reproduce"] or v["security"] or v["no_subscribe"]) and command != "verify":
+        raise UsageError("--opend, --rsa-key, --security, --no-subscribe and --reproduce are for 'verify'",
+                         "python build.py verify [--opend HOST:PORT [--rsa-key FILE] [--security MARKET.CODE | --no-subscribe] | --reproduce]")
+    if (v["security"] or v["no_subscribe"]) and not v["opend"]:
+        raise UsageError("--security and --no-subscribe are for 'verify --opend HOST:PORT'", "add --opend HOST:PORT, or drop them")
+    if v["security"] and v["no_subscribe"]:
+        raise UsageError(f"--security {v['security']} and --no-subscribe contradict each other", "drop one of them")
+    if v["security"]:
+        from .verify import security
+
+        security(str(v["security"]))  # refused here, before anything is built
     toolchain_file = v["toolchain_file"]
     if isinstance(toolchain_file, Path) and not toolchain_file.is_file():
         raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
@@ -224,6 +237,8 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         opend=v["opend"],  # type: ignore[arg-type]
         rsa_key=v["rsa_key"],  # type: ignore[arg-type]
         reproduce=bool(v["reproduce"]),
+        security=v["security"],  # type: ignore[arg-type]
+        no_subscribe=bool(v["no_subscribe"]),
         toolchain_file=toolchain_file,  # type: ignore[arg-type]
     )
 

@@ -40,4 +40,6 @@ class Options:
     opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
     reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
+    security: str | None = None  # verify --opend: MARKET.CODE to subscribe to (None: HK.00700)
+    no_subscribe: bool = False  # verify --opend: InitConnect and GetGlobalState only
     toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)

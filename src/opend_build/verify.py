@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import host, tools
-from .errors import ToolchainError, VerifyError
+from .errors import ToolchainError, UsageError, VerifyError
 
 MAX_DEPTH = 3
 INT32 = [-(2**31), 2**31 - 1, 0, 1, -1, 123456]
@@ -147,9 +147,40 @@ def _check_program(out: Path, lib: str, work: Path, env: Mapping[str, str], targ
     return build / target
 
 
-def connect(out: Path, where: str, rsa_key: Path | None, env: Mapping[str, str], say=print) -> list[str]:  # type: ignore[no-untyped-def]
+# Qot_Common.QotMarket by the prefix the vendor's clients write securities with (HK.00700, US.AAPL).
+MARKETS = {"HK": 1, "US": 11, "SH": 21, "SZ": 22, "SG": 31, "JP": 41, "AU": 51, "MY": 61, "CA": 71, "FX": 81}
+DEFAULT_SECURITY = "HK.00700"
+PUSH_WAIT = 10  # seconds a subscription waits for its first push
+
+
+def security(text: str) -> tuple[int, str]:
+    """--security MARKET.CODE -> (QotMarket number, code)."""
+    market, dot, code = text.partition(".")
+    if not dot or not code or market.upper() not in MARKETS:
+        raise UsageError(f"--security {text}: not MARKET.CODE with MARKET one of {', '.join(MARKETS)}", "e.g. --security HK.00700 or --security US.AAPL")
+    return MARKETS[market.upper()], code
+
+
+def subscription_outcome(code: int, lines: list[str], name: str) -> str:
+    """What opend_connect's exit code (3, 4, 5 or 0 after subscribing) says about the subscription to `name`."""
+    said = next((line.split(": ", 1)[1] for line in reversed(lines) if line.startswith(("Qot_Sub: ", "Qot_UpdateBasicQot: "))), "")
+    if code == 0:
+        return f"subscription: ok: {name} subscribed and its quote pushed"
+    if code == 3:
+        ret_msg = said.partition("retMsg: ")[2] or said
+        return f"subscription: no quote right for {name}? OpenD refused it: {ret_msg} (another security: --security MARKET.CODE; none: --no-subscribe)"
+    if code == 4:
+        return (f"subscription: OpenD sent no Qot_Sub reply for {name} ({said.partition('no reply: ')[2] or said}): is its quote login done? "
+                "(--no-subscribe skips this step)")
+    return f"subscription: {name} subscribed, but no push within {PUSH_WAIT} s: market closed? (a quote is pushed when it changes)"
+
+
+def connect(out: Path, where: str, rsa_key: Path | None, env: Mapping[str, str], name: str | None = DEFAULT_SECURITY,
+            say=print) -> list[str]:  # type: ignore[no-untyped-def]
     """`verify --opend HOST:PORT`: connect with the output's channel (open or vendor) to a running
-    OpenD: InitConnect, GetGlobalState, a subscription and its push. The program's lines."""
+    OpenD. InitConnect and GetGlobalState decide: a VerifyError when they fail. Then, unless `name`
+    is None, a subscription to that security (MARKET.CODE), a step of its own: its reply and push
+    are reported, whatever they are. The program's lines."""
     manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
     lib = manifest["lib"]
     kind = manifest.get("channel", {}).get("kind", "none")
@@ -158,21 +189,23 @@ def connect(out: Path, where: str, rsa_key: Path | None, env: Mapping[str, str],
                           "build with OpenSSL's libcrypto installed (Debian: libssl-dev) for the open channel, or from an SDK that ships one")
     if rsa_key is not None and not rsa_key.is_file():
         raise VerifyError(f"--rsa-key {rsa_key}: no such file", "give the PEM file of the RSA key OpenD is configured with")
+    sub = [] if name is None else ["--subscribe", str(security(name)[0]), security(name)[1], str(PUSH_WAIT)]
     with tempfile.TemporaryDirectory(prefix="opend-connect-") as tmp:
         say(f"verify: building opend_connect against {out} ({kind} channel)")
         exe = _check_program(out, lib, Path(tmp), env, "opend_connect")
         say(f"verify: connecting to {where}{' with RSA + AES' if rsa_key else ''}")
         try:
-            r = host.run([str(exe), where, *([str(rsa_key)] if rsa_key else [])], timeout=120)
+            r = host.run([str(exe), where, *(["--rsa-key", str(rsa_key)] if rsa_key else []), *sub], timeout=120)
         except host.TimeoutExpired as exc:
             raise VerifyError(f"no answer from {where} within 120 s", "check that OpenD is running there") from exc
     lines = r.stdout.splitlines()
     for line in lines:
         say(f"  {line}")
-    if r.returncode != 0:
+    if r.returncode not in (0, 3, 4, 5):
         raise VerifyError(f"connecting to {where} failed: {(lines or [r.stderr.strip() or 'no output'])[-1]}",
                           "check the address, that OpenD listens there, and the RSA key (--rsa-key) if it encrypts")
-    say(f"verify: ok: connected to {where} through the {kind} channel")
+    say(f"verify: ok: connected to {where} through the {kind} channel (InitConnect, GetGlobalState)")
+    say("verify: " + ("subscription: skipped (--no-subscribe)" if name is None else subscription_outcome(r.returncode, lines, name)))
     return lines
 
 
