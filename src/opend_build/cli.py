@@ -68,34 +68,61 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 
 
 def run_doctor(options: Options, env: Mapping[str, str]) -> int:
-    from . import archives, doctor, sdk
-    from .platforms import linux
+    """What `python build.py` with these options would do here, planned by the build's own
+    planning: where it would stop, with its message and exit code (doctor's too); what the channel
+    needs; and how the SDK's and the output's prebuilt libraries compare with the build's compiler."""
+    from dataclasses import replace
 
-    target = options.sdk or options.out
-    here = host_os()
+    from . import archives, doctor, sdk
+    from .runner import check_out_is_ours
+
+    as_build = replace(options, command="build", dry_run=False)
+    plan, stop = None, None
+    try:
+        plan = build_plan(as_build, env)
+        check_out_is_ours(plan.out)
+    except OpenDError as exc:
+        stop = exc
+    shown, missing = plan, ()
+    if stop is not None:  # the rest of what is missing, as a --dry-run lists it
+        try:
+            shown = build_plan(replace(as_build, dry_run=True), env)
+            missing = shown.missing
+        except OpenDError:
+            shown = None
     probe = host.Probe(env)
-    if target is None:  # this machine alone: can it build the SDK, and against which protobuf?
-        if not doctor.machine(here, options.compiler, env, probe):
-            raise ToolchainError("this machine cannot build the SDK yet", "install what the verdict above names")
-        return 0
-    # The probe compiles as a build would: the toolchain's compiler and flags.
-    toolchain = toolchain_for(options)
-    if toolchain.cross:  # --arch aarch64: the cross compiler's objects are what the libraries are compared with
-        cxx = probe.which(toolchain.cxx) or ""
-        if not cxx:
-            raise ToolchainError(f"no cross compiler {toolchain.cxx} on PATH",
-                                 linux.cross_hint(toolchain.arch) if toolchain.arch in linux.ARCHS else "install it")
-    else:
-        cxx = linux.find(toolchain.compiler, probe) if here == "linux" else (doctor.default_cxx(probe) or "c++")
-    flags = list(toolchain.cxx_flags)
-    # An archive is unpacked as a build would unpack it (into the cache, once), by the runner.
-    cache = sources.cache_root(env)
-    digests = sources.Digests(cache)
-    root, sha, unpack = inputs_mod.sdk_location(target, sdk.open_sdk(target, options.brand, archives.limits(env)), cache, digests)
-    Runner(None, options.verbose, options.lock_timeout, env=env).execute((*unpack, *digests.steps()),
-                                                                        cache / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
-    doctor.report(root, here, cxx, flags, env, probe)
+    channel = doctor.machine(shown, env, probe) if shown is not None else "ok"
+    for m in missing:
+        print(f"  missing on this machine: {m}")
+    if plan is not None:
+        local = doctor.local_facts(plan.toolchain.cxx, list(plan.toolchain.cxx_flags))
+        if options.sdk is not None:  # an archive is unpacked as a build would unpack it (into the cache, once), by the runner
+            cache = sources.cache_root(env)
+            digests = sources.Digests(cache)
+            root, sha, unpack = inputs_mod.sdk_location(options.sdk, sdk.open_sdk(options.sdk, options.brand, archives.limits(env)), cache, digests)
+            Runner(None, options.verbose, options.lock_timeout, env=env).execute((*unpack, *digests.steps()),
+                                                                                cache / "logs" / f"doctor-{sha[:12] or 'folder'}.log")
+            doctor.report(root, plan.os, local, env)
+        if (plan.out / manifest.NAME).is_file():
+            doctor.report(plan.out, plan.os, local, env)
+    args = " ".join(["python build.py", *options_argv(options)])
+    if stop is not None:
+        print(f"verdict: {args} would stop here: {stop.kind} (exit {stop.exit_code}), as below")
+        raise stop
+    if channel == "fails":
+        # what the build's configure would stop with (CMakeLists.txt: "opend-build: toolchain: the open channel needs ...")
+        raise ToolchainError("--channel open: the open channel needs OpenSSL's libcrypto 3 for the target, which is not installed",
+                             "install what the channel line above names, or drop --channel open")
+    print(f"verdict: this machine builds the SDK{' without a channel (see the channel line)' if channel == 'none' else ''}: {args}")
     return 0
+
+
+def options_argv(options: Options) -> list[str]:
+    """The build's command line for what doctor was asked: the reproducing options, and where it goes."""
+    from .options import reproducing_argv
+
+    return [*reproducing_argv(options), *(["--out", str(options.out)] if options.out else []),
+            *(["--cache", options.cache] if options.cache != "none" else [])]
 
 
 def run_inputs(options: Options, env: Mapping[str, str]) -> int:

@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 COMMANDS = {  # the subcommands, and what each does (the help; "build" is the default)
     "build": "",
-    "doctor": "can the SDK's prebuilt libraries be linked here?",
+    "doctor": "what would the build with these options do here, and can the SDK's prebuilt libraries be linked as they are?",
     "inputs": "fetch and unpack the inputs, print them as CMake cache entries",
     "presets": "print CMakePresets.json",
     "verify": "check the built classes against Python's, message by message",
