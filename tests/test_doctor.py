@@ -5,13 +5,15 @@ what the channel needs for the target; and no file in an SDK or an output makes 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_driver
+from conftest import ROOT, run_driver
 
 from opend_build import doctor
 
@@ -123,7 +125,8 @@ def path_without(tmp_path: Path, *missing: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:{Path(sys.executable).parent}"}
 
 
-@pytest.mark.parametrize("case", ["windows", "aarch64-no-cross", "clang-missing", "protobuf-path", "sdk-missing", "out-not-ours", "mingw-missing"])
+@pytest.mark.parametrize("case", ["windows", "aarch64-no-cross", "clang-missing", "protobuf-path", "protobuf-system", "sdk-missing", "out-not-ours",
+                                  "mingw-missing"])
 def test_doctor_stops_where_the_build_stops(case: str, tmp_path: Path) -> None:
     """The same planning: doctor's exit code and error are the build's (which stops before running
     anything); doctor prints what it found first, and names the option that was given."""
@@ -136,12 +139,17 @@ def test_doctor_stops_where_the_build_stops(case: str, tmp_path: Path) -> None:
         "aarch64-no-cross": (["--arch", "aarch64"], 6, "--arch aarch64: no cross compiler aarch64-linux-gnu-g++ on PATH"),
         "clang-missing": (["--compiler", "clang"], 6, "no C++ compiler found (looked for clang++)"),
         "protobuf-path": (["--protobuf", str(tmp_path / "no-protobuf")], 4, f"--protobuf {tmp_path / 'no-protobuf'}"),
+        "protobuf-system": (["--protobuf", "system"], 4, "--protobuf system"),
         "sdk-missing": (["--sdk", str(tmp_path / "no-sdk"), "--out", str(tmp_path / "o")], 3, f"--sdk {tmp_path / 'no-sdk'} does not exist"),
         "out-not-ours": (["--out", str(stray)], 2, f"--out {stray} exists and was not made by opend-build"),
         "mingw-missing": (["--os", "windows", "--compiler", "mingw"], 6, "x86_64-w64-mingw32-g++-posix"),
     }[case]
     if case in ("aarch64-no-cross", "clang-missing", "mingw-missing"):
         env = path_without(tmp_path, "aarch64-linux-gnu-g++", "clang++", "x86_64-w64-mingw32-g++-posix")
+    if case == "protobuf-system":  # an installed protobuf whose protoc is of another version: the build refuses it
+        from test_protobuf import system_like
+
+        env = system_like(tmp_path / "usr", protoc_says="libprotoc 3.19.0")
     doc = run_driver("doctor", *args, env=env)
     no_traceback(doc)
     assert doc.returncode == code and needle in doc.stderr, doc.output
@@ -215,3 +223,19 @@ def test_doctor_plans_the_options_the_build_would(tmp_path: Path) -> None:
     assert "verdict: this machine builds the SDK: python build.py --os linux --build-type Release --cache sccache" in r.stdout
     system = run_driver("doctor", "--protobuf", "system")
     assert system.returncode == 0 and "protobuf of this build: 3.21.12, installed" in system.stdout, system.output
+
+
+def test_doctor_cache_sccache_without_sccache_stops_as_the_build(tmp_path: Path) -> None:
+    """A Python without sccache (a venv that sees this one's packages but has no sccache script),
+    and no sccache on PATH: --cache sccache stops doctor and the build alike (exit 6)."""
+    from conftest import make_venv
+
+    bin_dir = make_venv(tmp_path / "venv", system_site=True)
+    env = {**path_without(tmp_path, "sccache"), "PATH": f"{tmp_path / 'bin'}:{bin_dir}"}
+    driver = [str(bin_dir / "python"), str(ROOT / "build.py")]
+    doc = subprocess.run([*driver, "doctor", "--cache", "sccache"], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    build = subprocess.run([*driver, "--cache", "sccache", "--build-type", "Debug"], capture_output=True, text=True, env={**os.environ, **env},
+                           timeout=120)
+    assert doc.returncode == 6 and "--cache sccache: sccache not found" in doc.stderr, doc.stdout + doc.stderr
+    assert (build.returncode, build.stderr) == (doc.returncode, doc.stderr), build.stdout + build.stderr
+    assert "sccache: not installed" in doc.stdout

@@ -213,7 +213,21 @@ def _system(options: Options, env: Mapping[str, str], probe: host.Probe) -> Prot
     prefixes = system_prefixes(dict(env), options.os)
     found = installed(None, [p / "include" for p in prefixes], which_protoc(env))
     arch = _cross_arch(options)
-    return for_cross(found, arch, [d for p in prefixes for d in _target_lib_dirs(arch, p)], env, probe) if arch else found
+    return for_cross(found, arch, [d for p in prefixes for d in _target_lib_dirs(arch, p)], env, probe) if arch else same_protoc(found, probe)
+
+
+def same_protoc(found: Protobuf, probe: host.Probe) -> Protobuf:
+    """An installed protobuf whose protoc (the one the plan hands the configure) is of another
+    version than its headers is refused now, as the configure would refuse it (OpenDFindProtobuf.cmake)."""
+    if found.protoc is None:
+        return found
+    protoc_v = run_protoc_version(found.protoc, probe)
+    if protoc_v and not same_version(protoc_v, found.version):
+        what = "--protobuf system" if found.prefix is None else f"--protobuf {found.prefix}"
+        raise ProtobufSourceError(f"{what}: its protoc {found.protoc} is protobuf {protoc_v}, its headers ({found.include}) {found.version}: "
+                                  "the generated code must match the runtime it links",
+                                  f"install one version of both (Debian: apt-get install {DEBIAN_PACKAGES}), or put a protoc {found.version} first on PATH")
+    return found
 
 
 def _cross_arch(options: Options) -> str:
@@ -294,7 +308,8 @@ def choose(options: Options, sdk_protobuf: Protobuf | None, pins: dict[str, sour
     if path.is_dir() and is_installed_prefix(path):
         if arch := _cross_arch(options):  # a prefix built for the target: its protoc cannot run here
             return for_cross(installed(path, [path / "include"], None), arch, _target_lib_dirs(arch, path), env, probe)
-        return installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
+        found = installed(path, [path / "include"], protoc_in(path, ".exe" if options.os == "windows" else ""))
+        return same_protoc(found, probe) if options.os == host_os() else found
     return source(path, cache, digests)
 
 
