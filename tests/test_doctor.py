@@ -77,6 +77,7 @@ def fake_sdk(root: Path) -> Path:
     for name, data in ODD_FILES.items():
         (bin_dir / f"lib{name}" if name.endswith((".so", ".a")) else bin_dir / name).write_bytes(data)
     (bin_dir / "libFTAPI.a").write_bytes(b"\x7fELF")  # a truncated 4-byte library, as the issue found
+    (sdk / "build-manifest.json").write_bytes(b"\xff\x00 not json")
     return sdk
 
 
@@ -101,6 +102,7 @@ def test_doctor_reads_odd_sdk_and_output_files_without_failing(tmp_path: Path) -
     assert "Bin/Ubuntu16.04/libFTAPI.a: unknown" in r.stdout and "needs rebuild: object format unknown" in r.stdout, r.stdout
     assert f"out: {out}: an opend-build output: the build replaces it" in r.stdout
     assert "runs here: the manifest records no system floor" in r.stdout
+    assert "runs here: unknown: build-manifest.json does not read as JSON" in r.stdout
 
 
 def test_doctor_out_is_where_the_build_would_publish(tmp_path: Path) -> None:

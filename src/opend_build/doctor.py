@@ -195,7 +195,13 @@ def report(sdk_root: Path, target_os: str, local: Facts, env: Mapping[str, str],
             f"build against {here} with: {rebuild} --protobuf system")
     say("verdict: " + ("the prebuilt libraries link with this toolchain as they are" if ok_all else "rebuild with: " + rebuild))
     if (sdk_root / manifest.NAME).is_file():
-        say(runs_here(manifest.read(sdk_root).get("runs_on"), target_os))
+        try:
+            recorded = manifest.read(sdk_root)
+        except (OSError, ValueError) as exc:  # not JSON, not UTF-8
+            recorded = None
+            say(f"runs here: unknown: {manifest.NAME} does not read as JSON ({type(exc).__name__})")
+        if isinstance(recorded, dict):
+            say(runs_here(recorded.get("runs_on"), target_os))
     return ok_all
 
 
