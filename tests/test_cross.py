@@ -61,7 +61,7 @@ def test_cross_plan_builds_protobuf_twice_and_generates_with_the_host_protoc() -
     assert f"-DOPEND_PROTOBUF_DIR={cross.protobuf_build / 'prefix'}" in sdk_cfg
     assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
     assert "-DCMAKE_SYSTEM_PROCESSOR=aarch64" in sdk_cfg
-    assert cross.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and native.out == Path("/w/out/FTAPI4CPP-linux-release")
+    assert cross.out == Path("/w/out/FTAPI4CPP-linux-aarch64-gcc-protobuf3.5.1-release") and native.out == Path("/w/out/FTAPI4CPP-linux-x86_64-gcc-protobuf3.5.1-release")
     assert len(cross.locks) == len(native.locks) + 1
     text = cross.render()
     assert "target arch: aarch64 (cross-compiled on x86_64" in text
@@ -78,7 +78,7 @@ def test_cross_dry_run_without_the_cross_compiler_lists_it_and_a_real_run_exits_
     missing = [line for line in r.stdout.splitlines() if line.startswith("  missing on this machine:")]
     assert len(missing) == 1 and f"{TRIPLET}-g++" in missing[0] and "apt-get install g++-aarch64-linux-gnu" in missing[0], r.stdout
     assert "target arch: aarch64" in r.stdout and "host protoc: " in r.stdout
-    assert str(tmp_path / "out" / "FTAPI4CPP-linux-aarch64-release") in r.stdout
+    assert str(tmp_path / "out" / "FTAPI4CPP-linux-aarch64-gcc-protobuf3.5.1-release") in r.stdout
     assert len(re.findall(r"^\[protobuf\] configure protobuf", r.stdout, re.M)) == 2
     real = run_driver("--os", "linux", "--arch", "aarch64", env=env, cwd=tmp_path)
     assert real.returncode == 6, real.output
@@ -156,7 +156,7 @@ def test_toolchain_file_cross_plan(tmp_path: Path) -> None:
     for argv in (target_cfg, sdk_cfg):
         assert f"-DCMAKE_TOOLCHAIN_FILE={tc}" in argv and not any(a.startswith(("-DCMAKE_CXX_COMPILER=", "-DCMAKE_SYSTEM_")) for a in argv)
     assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
-    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
+    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-toolchainfile-protobuf3.5.1-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
     before = p.protobuf_build
     tc.write_text(tc.read_text() + "set(CMAKE_CXX_FLAGS_INIT -O1)\n")
     assert plan_of("--toolchain-file", str(tc)).protobuf_build != before  # an edited file: other build folders

@@ -56,7 +56,7 @@ def test_mingw_plan_is_a_cross_build_sharing_the_native_protoc() -> None:
     for flag in ("-DOPEND_BIN_DIR=Bin/Windows-x64/Debug", "-DOPEND_CHANNEL_DIR=Bin/Windows-x64/Debug", "-DCMAKE_SYSTEM_NAME=Windows",
                  f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}", f"-DOPEND_PROTOBUF_DIR={p.protobuf_build / 'prefix'}"):
         assert flag in sdk_cfg
-    assert p.out == Path("/w/out/FTAPI4CPP-windows-x86_64-debug")
+    assert p.out == Path("/w/out/FTAPI4CPP-windows-x86_64-mingw-protobuf3.5.1-debug")
     text = p.render()
     assert text.startswith("plan: FTAPI (futu 10.11.7108) for windows, Debug")
     assert f"toolchain: mingw (probed on the build host) ({windows.MINGW_CXX})" in text
@@ -113,7 +113,7 @@ def test_dry_run_without_mingw_lists_it_and_a_real_run_exits_6(tmp_path: Path) -
     assert dry.returncode == 0, dry.output
     missing = [line for line in dry.stdout.splitlines() if line.startswith("  missing on this machine:")]
     assert len(missing) == 1 and windows.MINGW_CXX in missing[0] and f"apt-get install {windows.MINGW_PACKAGE}" in missing[0], dry.stdout
-    assert "target arch: x86_64 (windows, mingw)" in dry.stdout and str(tmp_path / "out" / "FTAPI4CPP-windows-x86_64-release") in dry.stdout
+    assert "target arch: x86_64 (windows, mingw)" in dry.stdout and str(tmp_path / "out" / "FTAPI4CPP-windows-x86_64-mingw-protobuf3.5.1-release") in dry.stdout
     assert len(re.findall(r"^\[protobuf\] configure protobuf", dry.stdout, re.M)) == 2
     real = run_driver("--os", "windows", "--compiler", "mingw", env=env, cwd=tmp_path)
     assert real.returncode == 6, real.output

@@ -139,12 +139,31 @@ def recover(out: Path, staging: Path) -> None:
             shutil.rmtree(leftover)
 
 
-def check_out_is_ours(out: Path) -> None:
+def check_out_is_ours(out: Path, configuration: str = "") -> None:
+    """Refuse an --out this build must not replace: not made by opend-build, or made by another
+    configuration (its manifest says which): a consumer's CMAKE_PREFIX_PATH would silently switch
+    ABI or protobuf. Read-only."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / manifest.NAME).is_file())):
         raise UsageError(
             f"--out {out} exists and was not made by opend-build (it has no {manifest.NAME})",
             "choose a new or empty folder; nothing in it was touched",
         )
+    theirs = other_configuration(out, configuration)
+    if theirs:
+        raise UsageError(
+            f"--out {out} holds the output of another configuration ({theirs}), not this build's ({configuration})",
+            f"leave --out out to get this configuration's own folder (out/{configuration}), or remove {out} first; nothing in it was touched",
+        )
+
+
+def other_configuration(out: Path, configuration: str) -> str:
+    """The configuration recorded in `out`'s manifest when it is not `configuration` ("" when the
+    same, or when nothing says: no manifest, or one made without the driver)."""
+    try:
+        theirs = str(manifest.read(out).get("configuration") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return theirs if configuration and theirs and theirs != configuration else ""
 
 
 def _act_publish(staging: str, out: str) -> None:
@@ -184,7 +203,7 @@ class Runner:
     def run(self) -> Report:
         plan = self.plan
         assert plan is not None
-        check_out_is_ours(plan.out)
+        check_out_is_ours(plan.out, plan.configuration)
         with locks.hold(plan.locks, self.lock_timeout, self.progress.say):
             recover(plan.out, plan.staging)
             try:
