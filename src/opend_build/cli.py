@@ -45,6 +45,8 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
 
     probe = host.Probe(env if here else None)
     inputs = inputs_mod.resolve(options, env, probe)
+    if inputs.protobuf.missing:
+        missing.append(inputs.protobuf.missing)
     toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     if toolchain.compiler == "mingw" and inputs.protobuf.provider == "installed":
         raise ProtobufSourceError(
@@ -150,10 +152,12 @@ def run(options: Options, env: Mapping[str, str]) -> int:
         return run_inputs(options, env)
     plan = build_plan(options, env)
     if options.dry_run:
-        from .runner import check_out_is_ours
+        from .runner import check_out_is_ours, decisions
 
-        print(plan.render())
-        check_out_is_ours(plan.out)  # read-only: a dry run reports the folder the real run would refuse
+        print(plan.render(options.verbose, decisions(plan)))
+        check_out_is_ours(plan.out, plan.configuration)  # read-only: a dry run reports the folder the real run would refuse
+        if options.summary_json:
+            print(f"note: --summary-json {options.summary_json} not written: a dry run builds nothing to summarise")
         return 0
     started = time.monotonic()
     report = Runner(plan, options.verbose, options.lock_timeout, env=env).run()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +78,8 @@ class Plan:
                          "linked when they include <openssl/...> (or <zlib.h>)")
         return lines
 
-    def render(self) -> str:
+    def _head(self, verbose: bool) -> list[str]:
+        """The plan's head: what is built, how and where; `verbose` adds the folders, locks, probes and recovery."""
         t = self.toolchain
         pb = self.inputs.protobuf
         if pb.provider == "build":
@@ -97,6 +98,7 @@ class Plan:
             folders = str(self.sdk_build)
         head = [
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
+            *(f"  missing on this machine: {m}" for m in self.missing),  # first: what the real run would stop at
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
             *([f"  target arch: {t.arch}{f' ({t.os}, {t.compiler})' if t.os != t.host.os else ''} (cross-compiled on {t.host.arch}: {t.cross_how})",
@@ -109,14 +111,16 @@ class Plan:
             *self._sources_lines(),
             pb_line,
             f"  channel: {self.inputs.channel}: {self.inputs.channel_why}",
-            f"  out: {self.out} (checked first: new, empty, or made by opend-build; else exit 2 before anything runs)",
-            f"  build folders: {folders}",
-            f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",
+            f"  out: {self.out} (checked first: new, empty, or made by opend-build of this configuration; else exit 2 before anything runs)",
             f"  log: {self.log}",
         ]
         if self.sccache:
             head.append(f"  compiler cache: sccache, backend {self.cache_backend}; this build's server, stopped when the run ends")
+        if not verbose:
+            return head
         head += [
+            f"  build folders: {folders}",
+            f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",
             f"  probes run: {'; '.join(self.probes) if self.probes else 'none'}",
             f"  before the steps: what an interrupted run left is recovered ({old_for(self.out).name} back to {self.out.name} if that is gone; "
             f"{self.staging.name} and {old_for(self.out).name} removed); after them {self.staging.name} is removed, whatever happened",
@@ -126,8 +130,46 @@ class Plan:
             *([f"  paused before {self.pause_before.partition(':')[0]} until {self.pause_before.partition(':')[2]} exists "
                "(OPEND_BUILD_PAUSE_BEFORE: the test suite's fault hook)"] if self.pause_before else []),
         ]
-        head += [f"  missing on this machine: {m}" for m in self.missing]
-        return "\n".join(head + [s.render() for s in self.steps])
+        return head
+
+    def render(self, verbose: bool = True, decisions: Sequence[str] | None = None) -> str:
+        """The plan as --dry-run prints it. `decisions` are what this run would do with each step
+        ("run", or "skip: up to date (...)": the runner's own skip checks, evaluated read-only);
+        without them each step states its skip rule. `verbose` (-v) gives every command with its
+        environment, unwrapped; otherwise each line is wrapped to WIDTH columns."""
+        head = self._head(verbose)
+        if verbose:
+            steps = [s.render() + (f"\n    this run: {d}" if decisions else "") for s, d in zip(self.steps, decisions or [""] * len(self.steps))]
+            lines = head + steps
+        else:
+            lines = [*(wrap(line) for line in head), "steps:",
+                     *(wrap(f"  [{s.phase}] {s.title}: {d}") for s, d in zip(self.steps, decisions or [_rule(s) for s in self.steps]))]
+        return "\n".join([*lines, self._closing(verbose, decisions)])
+
+    def _closing(self, verbose: bool, decisions: Sequence[str] | None) -> str:
+        n = len(self.steps)
+        if decisions is None:
+            return f"end of plan: {n} steps"
+        run = sum(1 for d in decisions if d.startswith("run"))
+        more = "" if verbose else "; -v shows each command and its environment"
+        return wrap(f"end of plan: {n} steps, {run} would run and {n - run} are up to date; nothing was run (--dry-run){more}")
+
+
+WIDTH = 110
+
+
+def wrap(line: str) -> str:
+    """One plan line wrapped to WIDTH columns, its continuation lines indented under its text."""
+    import textwrap
+
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    return textwrap.fill(line, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def _rule(step: Step) -> str:
+    return f"run ({step.skip_when.text})" if step.skip_when else "run"
+
+
 
 
 # Ninja prints each edge as [done/total]: the runner's progress reads it.
