@@ -121,7 +121,7 @@ def test_a_build_without_openssl_says_it_has_no_channel(open_inputs: dict[str, P
     empty = tmp_path / "empty"
     empty.mkdir()
     out, summary = tmp_path / "out", tmp_path / "s.json"
-    driver = [sys.executable, str(ROOT / "build.py"), "--os", "linux", "--sdk", str(sdk), "--out", str(out), "--summary-json", str(summary)]
+    driver = [sys.executable, str(ROOT / "build.py"), "--os", "linux", "--sdk", str(sdk), "--build-type", "Debug", "--out", str(out), "--summary-json", str(summary)]
     r = subprocess.run(["unshare", "-rm", "sh", "-c", 'mount --bind "$0" /usr/include/openssl && exec "$@"', str(empty), *driver],
                        capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr

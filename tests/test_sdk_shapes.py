@@ -358,3 +358,23 @@ def test_vendor_channel_where_there_is_none_is_exit_3(small_sdk: Path) -> None:
         assert r.returncode == 3 and "--channel vendor: " in r.stderr, r.output
     plan = run_driver("--os", "linux", "--dry-run", "-v")
     assert "  channel: auto: opend-build's open channel (no SDK)" in plan.stdout and "-DOPEND_CHANNEL=auto" in plan.stdout
+
+
+@pytest.mark.parametrize("record, target, arch, cross, line", [
+    ({"kind": "open", "file": "Bin/Linux/libFTAPIChannel.so", "planned": "auto"}, "linux", "x86_64", False,
+     "open, Bin/Linux/libFTAPIChannel.so (opend-build's open channel)"),
+    ({"kind": "vendor", "file": "Bin/Ubuntu16.04/libFTAPIChannel.so", "planned": "vendor"}, "linux", "x86_64", False,
+     "vendor, Bin/Ubuntu16.04/libFTAPIChannel.so (the SDK's own)"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "linux", "x86_64", False,
+     "none: OpenSSL's libcrypto 3 was not found; install it: Debian/Ubuntu: apt-get install libssl-dev, then run again"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "linux", "aarch64", True,
+     "none: no aarch64 OpenSSL libcrypto 3 was found; install it: dpkg --add-architecture arm64 && apt-get update && "
+     "apt-get install libssl-dev:arm64, then run again"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "macos", "", False,
+     "none: OpenSSL's libcrypto 3 was not found; install it: brew install openssl@3, and OPENSSL_ROOT_DIR=$(brew --prefix openssl@3), then run again"),
+])
+def test_the_summarys_channel_line(record: dict[str, object], target: str, arch: str, cross: bool, line: str) -> None:
+    from opend_build.summary import channel_line, channel_summary
+
+    c = channel_summary(record, target, arch, cross)
+    assert channel_line(c) == line and c["implicit"] == (record["kind"] == "none")
