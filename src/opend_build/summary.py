@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from . import manifest
-from .plan import Plan
+from .plan import Plan, wrap
 from .runner import PhaseStats, Report
 
 
@@ -86,9 +86,9 @@ class Summary:
         lines += [f"  post:     {note}" for note in self.notes]
         lines.append(f"  log:      {self.log}")
         if self.channel.get("implicit"):  # asked for by default and not built: said last, where it is read
-            lines.append(f"\nnote: this output has no channel library, so a program built with it cannot connect to OpenD: {self.channel['why']} "
-                         f"(--channel auto builds it only then); install it ({self.channel['install']}) and run again, "
-                         "or pass --channel open to make a missing OpenSSL an error")
+            lines.append("\n" + wrap(f"note: this output has no channel library, so a program built with it cannot connect to OpenD: {self.channel['why']} "
+                                     f"(--channel auto builds it only then); install it ({self.channel['install']}) and run again, "
+                                     "or pass --channel open to make a missing OpenSSL an error"))
         return "\n".join(lines)
 
 
