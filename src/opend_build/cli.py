@@ -177,14 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     # Our own, always: a driver started in the background (`&`, nohup, a CI step) inherits SIGINT
     # as ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, _on_sigint)
+    options: Options | None = None
     try:
         env = host.environ()
-        return run(parse(argv, env, prog), env)
+        options = parse(argv, env, prog)
+        return run(options, env)
     except BrokenPipeError:
-        # The reader went away (`| head`): what it wanted it has; a quiet exit, and no second
-        # error when Python flushes stdout at exit.
+        # The reader went away (`| head`): a quiet exit, and no second error when Python flushes
+        # stdout at exit. A plan or a report was read as far as wanted (0); a build stopped
+        # half-way is not a success: 141, as a program that SIGPIPE ends.
         host.silence_stdout()
-        return 0
+        return 141 if options is not None and options.command == "build" and not options.dry_run else 0
     except OpenDError as exc:
         sys.stdout.flush()
         if verbose:
