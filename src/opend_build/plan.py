@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,16 +161,12 @@ WIDTH = 110
 
 def wrap(line: str) -> str:
     """One plan line wrapped to WIDTH columns, its continuation lines indented under its text."""
-    import textwrap
-
     indent = " " * (len(line) - len(line.lstrip()) + 4)
     return textwrap.fill(line, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def _rule(step: Step) -> str:
     return f"run ({step.skip_when.text})" if step.skip_when else "run"
-
-
 
 
 # Ninja prints each edge as [done/total]: the runner's progress reads it.
