@@ -2,6 +2,7 @@
 # follows the protobuf the SDK is built against (gnu++11 for 3.x, which is what the vendor's FAQ
 # prescribes; 17 from 22 on, whose abseil's ABI changes with the standard). The driver decides it (opend_build.protobuf) and
 # passes it in, on every route (build.py, and `build.py inputs` for presets, Conan and pip).
+# MSVC has no C++11 mode: CXX_STANDARD 11 compiles at its floor, C++14 (/std:c++14), which is what the plan says.
 include_guard(GLOBAL)
 set(OPEND_CXX_STANDARD "11" CACHE STRING "C++ standard of the SDK's code, set by the driver from the protobuf version")
 if(OPEND_CXX_STANDARD STREQUAL "")

@@ -194,3 +194,26 @@ def test_generated_names_never_escape(parts: list[str], lead: str, tmp_path_fact
         return
     for f in base.rglob("*"):
         assert f == base / "a.tar" or f.is_relative_to(base / "box"), f
+
+
+@pytest.mark.parametrize("name,flags,inside", [("sdk.tar.gz", "czf", "parent"), ("sdk.tgz", "czf", "parent"), ("sdk.tar.xz", "cJf", "parent"),
+                                               ("sdk.tar", "cf", "parent"), ("sdk.tar.gz", "czf", "contents")])
+def test_tar_of_a_folder_with_its_dot_entry_is_accepted(name: str, flags: str, inside: str, small_sdk: Path, tmp_path: Path) -> None:
+    """`tar czf sdk.tar.gz -C dir .` stores "./" and every path under "./": accepted (the SDK's
+    protobuf tarball inside it is read by its path too), in each tar format the driver takes; a
+    file entry named "." stays refused."""
+    import subprocess
+
+    folder = small_sdk.parent if inside == "parent" else small_sdk
+    archive = tmp_path / name
+    subprocess.run(["tar", flags, str(archive), "-C", str(folder), "."], check=True)
+    names = [e.name for e in archives.list_entries(archive)]
+    assert names[0] in (".", "./") and all(n.startswith("./") for n in names[1:]), names[:3]
+    r = run_driver("--os", "linux", "--sdk", str(archive), "--dry-run", env={"OPEND_BUILD_CACHE": str(tmp_path / "cache")})
+    # (an archive of the SDK's contents has no folder, nor a file name, to tell its version by)
+    assert r.returncode == 0 and ("plan: FTAPI (futu 9.4.5418)" if inside == "parent" else "plan: FTAPI (futu ") in r.stdout, r.output
+    dest = archives.extract(archive, tmp_path / "x")
+    top = dest / small_sdk.name if inside == "parent" else dest
+    assert (top / "Include/Proto/Common.proto").is_file()
+    with pytest.raises(UnsafeArchiveError, match="empty name"):
+        archives.check_entries([archives.Entry(".", 1, "file", 0o644, 0)], 10, 10)

@@ -67,7 +67,7 @@ def test_windows_plan_uses_a_port() -> None:
 
 
 def test_dry_run_names_the_backend(tmp_path: Path) -> None:
-    r = run_driver("--os", "linux", "--cache", "sccache", "--dry-run", env={"SCCACHE_REDIS_ENDPOINT": "redis://h:1", "OPEND_BUILD_CACHE": str(tmp_path)})
+    r = run_driver("--os", "linux", "--cache", "sccache", "--dry-run", "-v", env={"SCCACHE_REDIS_ENDPOINT": "redis://h:1", "OPEND_BUILD_CACHE": str(tmp_path)})
     assert r.returncode == 0, r.output
     assert "compiler cache: sccache, backend redis (SCCACHE_REDIS_ENDPOINT=redis://h:1)" in r.stdout
     assert "CMAKE_CXX_COMPILER_LAUNCHER=" in r.stdout

@@ -150,3 +150,33 @@ def test_vendor_shaped_sdk_runs_over_the_open_channel(open_inputs: dict[str, Pat
                  "push Qot_UpdateBasicQot: 00700"):
         assert line in run.stdout, run.stdout
     assert [c["init"]["clientID"] for c in conns] == ["FTAPI-standin", "opend-build"] and all(c["aes"] == "cbc" for c in conns)
+
+
+def test_a_build_without_openssl_says_it_has_no_channel(open_inputs: dict[str, Path], protobuf_tarball: Path, small_built: Built, tmp_path: Path) -> None:
+    """A machine without the OpenSSL headers (hidden here by an empty folder mounted over
+    /usr/include/openssl in a user namespace of this process' own): the default channel (auto) is
+    not built, the build still succeeds, and its summary says so in its channel line and last."""
+    import shutil
+    import sys
+
+    from conftest import ROOT
+
+    sdk = sdkfactory.make_sdk(tmp_path / "sdk", "futu", open_inputs["futu"], protobuf_tarball, version="9.4.5420", with_src=False, only=["Common.proto"])
+    shutil.rmtree(sdk / "Bin")  # no channel of the vendor's: the open one is the default (protobuf is small_built's)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out, summary = tmp_path / "out", tmp_path / "s.json"
+    driver = [sys.executable, str(ROOT / "build.py"), "--os", "linux", "--sdk", str(sdk), "--build-type", "Debug", "--out", str(out), "--summary-json", str(summary)]
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", 'mount --bind "$0" /usr/include/openssl && exec "$@"', str(empty), *driver],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    manifest = json.loads((out / "build-manifest.json").read_text())
+    assert (manifest["channel"]["kind"], manifest["channel"]["planned"]) == ("none", "auto")
+    assert not list((out / "Bin/Linux").glob("*Channel*"))
+    channel = json.loads(summary.read_text())["channel"]
+    assert channel == {"kind": "none", "file": None, "why": "OpenSSL's libcrypto 3 was not found",
+                       "install": "Debian/Ubuntu: apt-get install libssl-dev", "implicit": True}
+    assert "  channel:  none: OpenSSL's libcrypto 3 was not found; install it: Debian/Ubuntu: apt-get install libssl-dev" in r.stdout, r.stdout
+    last = r.stdout[r.stdout.rindex("\n  log:      "):]  # said last, after the summary's own lines
+    words = " ".join(last.split())  # wrapped like the plan's lines
+    assert "\nnote: this output has no channel library" in last and "--channel open" in words and "apt-get install libssl-dev" in words, r.stdout

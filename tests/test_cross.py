@@ -61,7 +61,7 @@ def test_cross_plan_builds_protobuf_twice_and_generates_with_the_host_protoc() -
     assert f"-DOPEND_PROTOBUF_DIR={cross.protobuf_build / 'prefix'}" in sdk_cfg
     assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
     assert "-DCMAKE_SYSTEM_PROCESSOR=aarch64" in sdk_cfg
-    assert cross.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and native.out == Path("/w/out/FTAPI4CPP-linux-release")
+    assert cross.out == Path("/w/out/FTAPI4CPP-linux-aarch64-gcc-protobuf3.5.1-release") and native.out == Path("/w/out/FTAPI4CPP-linux-x86_64-gcc-protobuf3.5.1-release")
     assert len(cross.locks) == len(native.locks) + 1
     text = cross.render()
     assert "target arch: aarch64 (cross-compiled on x86_64" in text
@@ -73,12 +73,12 @@ def test_cross_plan_builds_protobuf_twice_and_generates_with_the_host_protoc() -
 @on_x86_64
 def test_cross_dry_run_without_the_cross_compiler_lists_it_and_a_real_run_exits_6(tmp_path: Path) -> None:
     env = no_cross_env(tmp_path)
-    r = run_driver("--os", "linux", "--arch", "aarch64", "--dry-run", env=env, cwd=tmp_path)
+    r = run_driver("--os", "linux", "--arch", "aarch64", "--dry-run", "-v", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.output
     missing = [line for line in r.stdout.splitlines() if line.startswith("  missing on this machine:")]
     assert len(missing) == 1 and f"{TRIPLET}-g++" in missing[0] and "apt-get install g++-aarch64-linux-gnu" in missing[0], r.stdout
     assert "target arch: aarch64" in r.stdout and "host protoc: " in r.stdout
-    assert str(tmp_path / "out" / "FTAPI4CPP-linux-aarch64-release") in r.stdout
+    assert str(tmp_path / "out" / "FTAPI4CPP-linux-aarch64-gcc-protobuf3.5.1-release") in r.stdout
     assert len(re.findall(r"^\[protobuf\] configure protobuf", r.stdout, re.M)) == 2
     real = run_driver("--os", "linux", "--arch", "aarch64", env=env, cwd=tmp_path)
     assert real.returncode == 6, real.output
@@ -86,7 +86,7 @@ def test_cross_dry_run_without_the_cross_compiler_lists_it_and_a_real_run_exits_
 
 
 def test_cross_refusals(tmp_path: Path) -> None:
-    r = run_driver("--os", "linux", "--arch", "arm64", "--dry-run", cwd=tmp_path)
+    r = run_driver("--os", "linux", "--arch", "arm64", "--dry-run", "-v", cwd=tmp_path)
     assert r.returncode == 2 and "--arch arm64 does not apply to --os linux" in r.stderr and "x86_64 or aarch64" in r.stderr, r.output
     help_text = run_driver("--help").stdout
     assert "linux: x86_64|aarch64" in help_text
@@ -116,7 +116,7 @@ def test_cross_system_protobuf_plan_and_refusals(tmp_path: Path) -> None:
     headers every architecture shares, this machine's protoc generating (OPEND_HOST_PROTOC), no
     protobuf build at all; a protoc of another version, or a prefix whose library is this
     machine's, is refused before anything runs (exit 4) with what to do."""
-    r = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path)
+    r = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", "-v", cwd=tmp_path)
     assert r.returncode == 0, r.output
     assert f"the aarch64 library {TARGET_PROTOBUF}, headers in /usr/include; this machine's protoc {SYSTEM_PROTOC} generates" in r.stdout
     configure = next(line for line in r.stdout.splitlines() if "-DOPEND_PROTOBUF_PROVIDER=installed" in line)
@@ -124,9 +124,12 @@ def test_cross_system_protobuf_plan_and_refusals(tmp_path: Path) -> None:
     assert "[protobuf]" not in r.stdout  # nothing of protobuf is built, for either machine
     assert f"not needed: nothing of protobuf is built, this machine's installed protoc {SYSTEM_PROTOC} generates" in r.stdout
 
-    mismatch = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path,
-                          env=fake_protoc(tmp_path / "old", "libprotoc 3.19.0"))
-    assert mismatch.returncode == 4, mismatch.output
+    old = fake_protoc(tmp_path / "old", "libprotoc 3.19.0")
+    dry = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", "--dry-run", cwd=tmp_path, env=old)
+    assert dry.returncode == 0 and "plan: FTAPI" in dry.stdout, dry.output  # the plan, and at its top what the run stops at
+    assert dry.stdout.splitlines()[1].startswith("  missing on this machine: --protobuf system --arch aarch64: this machine's protoc"), dry.stdout
+    mismatch = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", "system", cwd=tmp_path, env=old)
+    assert mismatch.returncode == 4 and not (tmp_path / "out").exists(), mismatch.output
     assert "this machine's protoc" in mismatch.stderr and "is protobuf 3.19.0, the aarch64 library" in mismatch.stderr, mismatch.stderr
     assert "apt-get install protobuf-compiler libprotobuf-dev:arm64" in mismatch.stderr and "Traceback" not in mismatch.output
 
@@ -137,9 +140,9 @@ def test_cross_system_protobuf_plan_and_refusals(tmp_path: Path) -> None:
         (prefix / "include").symlink_to("/usr/include")
         (prefix / "lib").mkdir()
         (prefix / "lib" / "libprotobuf.so").symlink_to(lib / "libprotobuf.so")
-    p = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(good), "--dry-run", cwd=tmp_path)
+    p = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(good), "--dry-run", "-v", cwd=tmp_path)
     assert p.returncode == 0 and f"-DOPEND_PROTOBUF_PREFIX={good}" in p.stdout and f"-DOPEND_HOST_PROTOC={SYSTEM_PROTOC}" in p.stdout, p.output
-    x86 = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(wrong), "--dry-run", cwd=tmp_path)
+    x86 = run_driver("--os", "linux", "--arch", "aarch64", "--protobuf", str(wrong), "--dry-run", "-v", cwd=tmp_path)
     assert x86.returncode == 4 and "is a x86_64 library, not aarch64" in x86.stderr, x86.output
 
 
@@ -156,15 +159,15 @@ def test_toolchain_file_cross_plan(tmp_path: Path) -> None:
     for argv in (target_cfg, sdk_cfg):
         assert f"-DCMAKE_TOOLCHAIN_FILE={tc}" in argv and not any(a.startswith(("-DCMAKE_CXX_COMPILER=", "-DCMAKE_SYSTEM_")) for a in argv)
     assert f"-DOPEND_HOST_PROTOC={native.protobuf_build / 'prefix/bin/protoc'}" in sdk_cfg
-    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
+    assert p.out == Path("/w/out/FTAPI4CPP-linux-aarch64-toolchainfile-protobuf3.5.1-release") and "CMAKE_TOOLCHAIN_FILE=" in p.render()
     before = p.protobuf_build
     tc.write_text(tc.read_text() + "set(CMAKE_CXX_FLAGS_INIT -O1)\n")
     assert plan_of("--toolchain-file", str(tc)).protobuf_build != before  # an edited file: other build folders
     bare = tmp_path / "bare.cmake"
     bare.write_text("set(CMAKE_CXX_COMPILER g++)\n")
-    r = run_driver("--os", "linux", "--toolchain-file", str(bare), "--dry-run", cwd=tmp_path)
+    r = run_driver("--os", "linux", "--toolchain-file", str(bare), "--dry-run", "-v", cwd=tmp_path)
     assert r.returncode == 2 and "sets no CMAKE_SYSTEM_PROCESSOR" in r.stderr and "--arch" in r.stderr, r.output
-    assert run_driver("--os", "linux", "--toolchain-file", str(tmp_path / "nope.cmake"), "--dry-run").returncode == 2
+    assert run_driver("--os", "linux", "--toolchain-file", str(tmp_path / "nope.cmake"), "--dry-run", "-v").returncode == 2
 
 
 def test_vendor_linux_binaries_are_not_an_aarch64_channel() -> None:
@@ -288,7 +291,7 @@ def test_aarch64_build_runs_under_qemu(open_inputs: dict[str, Path], protobuf_ta
         assert archive_machines(bin_dir / lib, tmp_path) == {"AArch64"}, lib
     # The code was generated by the build machine's protoc: the SDK's configure names it, and it is x86-64.
     cache = Path(os.environ["OPEND_BUILD_CACHE"]) if os.environ.get("OPEND_BUILD_CACHE") else None
-    dry = run_driver("--os", "linux", "--arch", "aarch64", "--sdk", str(sdk), "--out", str(out), "--build-type", "Debug", "--dry-run")
+    dry = run_driver("--os", "linux", "--arch", "aarch64", "--sdk", str(sdk), "--out", str(out), "--build-type", "Debug", "--dry-run", "-v")
     host_protoc = Path(re.search(r"^  host protoc: (.+?) \(OPEND_HOST_PROTOC", dry.stdout, re.M).group(1))  # type: ignore[union-attr]  # paths may hold spaces
     assert cache is None or host_protoc.is_relative_to(cache)
     assert elf_machine(host_protoc) == "Advanced Micro Devices X86-64"

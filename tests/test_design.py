@@ -28,7 +28,7 @@ def test_every_action_has_exactly_one_handler() -> None:
 
 
 def test_dry_run_states_every_skip_and_check(tmp_path: Path) -> None:
-    r = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"))
+    r = run_driver("--os", "linux", "--dry-run", "-v", "--out", str(tmp_path / "o"))
     assert r.returncode == 0, r.output
     out = r.stdout
     assert out.count(f"({Configured.text})") == 2  # protobuf's and the SDK's configure
@@ -65,7 +65,7 @@ def test_dry_run_needs_no_toolchain(tmp_path: Path) -> None:
         if shutil.which(tool):
             os.symlink(shutil.which(tool), bare / tool)  # type: ignore[arg-type]
     env = {"PATH": f"{bare}{os.pathsep}{Path(sys.executable).parent}"}
-    r = run_driver("--os", "linux", "--compiler", "clang", "--dry-run", "--out", str(tmp_path / "o"), env=env)
+    r = run_driver("--os", "linux", "--compiler", "clang", "--dry-run", "-v", "--out", str(tmp_path / "o"), env=env)
     assert r.returncode == 0, r.output
     assert "plan: FTAPI" in r.stdout and "missing on this machine: no C++ compiler found (looked for clang++)" in r.stdout
     real = run_driver("--os", "linux", "--compiler", "clang", "--out", str(tmp_path / "o"), env=env)
@@ -85,7 +85,7 @@ def test_dry_run_without_cmake_and_ninja_lists_them(tmp_path: Path) -> None:
         if shutil.which(tool):
             os.symlink(shutil.which(tool), bare / tool)  # type: ignore[arg-type]
     env = {"PATH": str(bare), "PYTHONPATH": str(hide)}
-    r = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"), env=env)
+    r = run_driver("--os", "linux", "--dry-run", "-v", "--out", str(tmp_path / "o"), env=env)
     assert r.returncode == 0, r.output
     assert "plan: FTAPI" in r.stdout and "missing on this machine: cmake not found" in r.stdout and "missing on this machine: ninja not found" in r.stdout
     real = run_driver("--os", "linux", "--out", str(tmp_path / "o"), env=env)
@@ -169,7 +169,7 @@ def test_dry_run_writes_nothing_and_runs_only_the_probes_it_names(with_sdk: bool
     file anywhere, and starts no process but the probes the plan's head names."""
     log = tmp_path / "strace.log"
     env = {**os.environ, "OPEND_BUILD_CACHE": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
-    argv = ["--os", "linux", "--dry-run", "--out", str(tmp_path / "o"), *(["--sdk", str(small_zip)] if with_sdk else [])]
+    argv = ["--os", "linux", "--dry-run", "-v", "--out", str(tmp_path / "o"), *(["--sdk", str(small_zip)] if with_sdk else [])]
     r = subprocess.run(["strace", "-f", "-qq", "-o", str(log), "-e", f"trace={STRACED}", sys.executable, str(ROOT / "build.py"), *argv],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

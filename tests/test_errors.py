@@ -14,7 +14,7 @@ import pytest
 import sdkfactory
 from conftest import Built, run_driver
 
-from opend_build import errors
+from opend_build import errors, options
 
 
 def assert_clean_failure(r, code: int, *needles: str) -> None:  # type: ignore[no-untyped-def]
@@ -74,7 +74,54 @@ def test_protobuf_archive_without_source(tmp_path: Path, open_inputs) -> None:  
 
 
 def test_foreign_os_needs_dry_run() -> None:
-    assert_clean_failure(run_driver("--os", "windows"), 12, "--dry-run")
+    r = run_driver("--os", "windows")
+    assert_clean_failure(r, 12, "--dry-run")
+    if options.host_os() == "linux":  # the hint's command line is one that works here
+        assert "(Windows from Linux: --os windows --compiler mingw)" in r.stderr
+
+
+@pytest.mark.parametrize("argv, code, needle", [
+    (["--lock-timeout", "-5"], 2, "--lock-timeout must be 0 or more seconds, not -5.0"),
+    (["presets", "--sdk", "/nonexistent"], 3, "--sdk /nonexistent does not exist"),
+    (["--channel", "none"], 2, "invalid choice"),
+])
+def test_small_refusals(argv: list[str], code: int, needle: str) -> None:
+    assert_clean_failure(run_driver(*argv, "--dry-run") if argv[0] != "presets" else run_driver(*argv), code, needle)
+
+
+def test_channel_auto_is_the_default_by_its_name(tmp_path: Path) -> None:
+    """The plan prints `channel: auto`; --channel auto is taken and plans exactly the default."""
+    plain = run_driver("--os", "linux", "--dry-run", "-v", "--out", str(tmp_path / "o"))
+    auto = run_driver("--os", "linux", "--dry-run", "-v", "--channel", "auto", "--out", str(tmp_path / "o"))
+    assert auto.returncode == 0 and "  channel: auto: " in auto.stdout and auto.stdout == plain.stdout, auto.output
+
+
+def test_version_and_the_name_help_gives_the_command() -> None:
+    from opend_build import __version__
+
+    r = run_driver("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"opend-build {__version__}", r.output
+    helped = run_driver("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python build.py "), helped.stdout[:80]
+    bad = run_driver("--bogus")
+    assert bad.returncode == 2 and "run 'python build.py --help' for the options" in bad.stderr
+    assert [options.prog_name(a) for a in ("build.py", "/x/build.py", "/venv/bin/opend-build", "/site/opend_build/__main__.py")] == [
+        "python build.py", "python build.py", "opend-build", "python -m opend_build"]
+    assert options.parser(options.prog_name("/venv/bin/opend-build")).format_usage().startswith("usage: opend-build ")
+
+
+@pytest.mark.parametrize("argv", [["--dry-run"], ["doctor"]])
+def test_a_closed_stdout_is_a_quiet_exit(argv: list[str]) -> None:
+    """`... | head`: the reader goes away first (closed here before the driver writes): exit 0, no error."""
+    import subprocess
+
+    from conftest import ROOT
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "--os", "linux", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0 and err == "", err
 
 
 def test_bad_option() -> None:

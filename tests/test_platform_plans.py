@@ -134,7 +134,7 @@ def test_options_that_do_not_apply_are_refused(argv: list[str]) -> None:
     ],
 )
 def test_dry_run_cli_prints_each_plan(argv: list[str], needles: list[str], tmp_path: Path) -> None:
-    r = run_driver(*argv, "--dry-run", env={"OPEND_BUILD_CACHE": str(tmp_path)})
+    r = run_driver(*argv, "--dry-run", "-v", env={"OPEND_BUILD_CACHE": str(tmp_path)})
     assert r.returncode == 0, r.output
     for n in needles:
         assert n in r.stdout, (n, r.stdout)

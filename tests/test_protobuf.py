@@ -82,7 +82,7 @@ def fake_prefix(root: Path, version_define: str, protoc: str) -> Path:
 
 
 def dry(*args: str) -> str:
-    r = run_driver(*args, "--dry-run")
+    r = run_driver(*args, "--dry-run", "-v")
     assert r.returncode == 0, r.output
     return r.stdout
 
@@ -106,7 +106,7 @@ def system_like(root: Path, version: int = 3021012, protoc_says: str = "libproto
 
 def test_system_plan_builds_and_ships_no_protobuf(tmp_path: Path) -> None:
     env = system_like(tmp_path / "usr")
-    r = run_driver("--os", "linux", "--protobuf", "system", "--dry-run", env=env)
+    r = run_driver("--os", "linux", "--protobuf", "system", "--dry-run", "-v", env=env)
     out = r.stdout
     assert r.returncode == 0, r.output
     assert "protobuf: 3.21.12, installed, not built or shipped: system" in out and f"protoc {tmp_path}/usr/bin/protoc" in out

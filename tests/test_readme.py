@@ -160,7 +160,7 @@ def quick_start(project_copy: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_quick_start_builds_the_default(quick_start: Path) -> None:
-    out = quick_start / "out" / "FTAPI4CPP-linux-release"
+    out = quick_start / "out" / "FTAPI4CPP-linux-x86_64-gcc-protobuf3.5.1-release"
     manifest = json.loads((out / "build-manifest.json").read_text())
     assert manifest["build_type"] == "Release"
     assert (out / "Bin/Linux/libFTAPIProto.a").is_file() and (out / "lib/cmake/FTAPI/FTAPIConfig.cmake").is_file()

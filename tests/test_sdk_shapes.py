@@ -30,7 +30,7 @@ def download(root: Path, *sdks: Path) -> Path:
 def test_every_language_download_builds(kind: str, small_sdk: Path, small_built: Built, work: Path, tmp_path: Path) -> None:
     top = download(tmp_path / "unpacked", small_sdk)
     archive = {"zip": sdkfactory.zip_tree, "7z": sdkfactory.sevenzip_tree}[kind](top, tmp_path / f"FTAPI-9.4.5418.{kind}")
-    plan = run_driver("--os", "linux", "--sdk", str(archive), "--dry-run")
+    plan = run_driver("--os", "linux", "--sdk", str(archive), "--dry-run", "-v")
     assert plan.returncode == 0, plan.output
     assert "plan: FTAPI (futu 9.4.5418)" in plan.stdout
     out = work / "out" / f"download-{kind}"
@@ -47,7 +47,7 @@ def test_download_with_both_brands_needs_brand(small_sdk: Path, moomoo_sdk: Path
     r = run_driver("--os", "linux", "--sdk", str(top), "--dry-run")
     assert r.returncode == 3, r.output
     assert "holds more than one C++ SDK" in r.stderr and "--brand" in r.stderr and "Traceback" not in r.output
-    moomoo = run_driver("--os", "linux", "--sdk", str(top), "--brand", "moomoo", "--dry-run")
+    moomoo = run_driver("--os", "linux", "--sdk", str(top), "--brand", "moomoo", "--dry-run", "-v")
     assert moomoo.returncode == 0, moomoo.output
     assert "plan: MMAPI (moomoo " in moomoo.stdout and "MMAPI4CPP/Include/Proto" in moomoo.stdout
 
@@ -71,7 +71,7 @@ def test_dry_run_reports_an_out_it_would_refuse(tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "notes.txt").write_text("someone's work\n")
-    r = run_driver("--os", "linux", "--out", str(theirs), "--dry-run")
+    r = run_driver("--os", "linux", "--out", str(theirs), "--dry-run", "-v")
     assert r.returncode == 2, r.output
     assert "plan: FTAPI" in r.stdout and "was not made by opend-build" in r.stderr
     assert (theirs / "notes.txt").read_text() == "someone's work\n" and sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
@@ -254,7 +254,7 @@ def test_10x_generation_builds_the_channel_from_source_with_openssl(sdk_10: Path
     """The 10.x shape: a vendor CMakeLists.txt (not used), no protobuf source (the pinned default is
     built), the channel as source in Src/FTAPIChannel/ including <openssl/sha.h>: it is compiled into
     libFTAPI.a, OpenSSL is found by CMake and found again by the package, and the consumer runs it."""
-    plan = run_driver("--os", "linux", "--sdk", str(sdk_10), "--dry-run")
+    plan = run_driver("--os", "linux", "--sdk", str(sdk_10), "--dry-run", "-v")
     assert plan.returncode == 0, plan.output
     assert "note: the SDK's own CMakeLists.txt is not used" in plan.stdout
     assert "note: the SDK carries no protobuf source: the pinned default 3.5.1 is built" in plan.stdout
@@ -354,7 +354,27 @@ def test_channel_choice(argv: list[str], channel: str, vendor_libs: int, small_s
 
 def test_vendor_channel_where_there_is_none_is_exit_3(small_sdk: Path) -> None:
     for argv in (["--os", "linux"], ["--os", "macos", "--sdk", str(small_sdk)]):
-        r = run_driver(*argv, "--channel", "vendor", "--dry-run")
+        r = run_driver(*argv, "--channel", "vendor", "--dry-run", "-v")
         assert r.returncode == 3 and "--channel vendor: " in r.stderr, r.output
-    plan = run_driver("--os", "linux", "--dry-run")
+    plan = run_driver("--os", "linux", "--dry-run", "-v")
     assert "  channel: auto: opend-build's open channel (no SDK)" in plan.stdout and "-DOPEND_CHANNEL=auto" in plan.stdout
+
+
+@pytest.mark.parametrize("record, target, arch, cross, line", [
+    ({"kind": "open", "file": "Bin/Linux/libFTAPIChannel.so", "planned": "auto"}, "linux", "x86_64", False,
+     "open, Bin/Linux/libFTAPIChannel.so (opend-build's open channel)"),
+    ({"kind": "vendor", "file": "Bin/Ubuntu16.04/libFTAPIChannel.so", "planned": "vendor"}, "linux", "x86_64", False,
+     "vendor, Bin/Ubuntu16.04/libFTAPIChannel.so (the SDK's own)"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "linux", "x86_64", False,
+     "none: OpenSSL's libcrypto 3 was not found; install it: Debian/Ubuntu: apt-get install libssl-dev, then run again"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "linux", "aarch64", True,
+     "none: no aarch64 OpenSSL libcrypto 3 was found; install it: dpkg --add-architecture arm64 && apt-get update && "
+     "apt-get install libssl-dev:arm64, then run again"),
+    ({"kind": "none", "file": None, "planned": "auto"}, "macos", "", False,
+     "none: OpenSSL's libcrypto 3 was not found; install it: brew install openssl@3, and OPENSSL_ROOT_DIR=$(brew --prefix openssl@3), then run again"),
+])
+def test_the_summarys_channel_line(record: dict[str, object], target: str, arch: str, cross: bool, line: str) -> None:
+    from opend_build.summary import channel_line, channel_summary
+
+    c = channel_summary(record, target, arch, cross)
+    assert channel_line(c) == line and c["implicit"] == (record["kind"] == "none")

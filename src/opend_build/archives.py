@@ -58,6 +58,11 @@ def safe_relpath(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def is_root(name: str) -> bool:
+    """The archive's own top folder ("." or "./"), which `tar -C dir .` stores first."""
+    return not [p for p in name.split("/") if p not in ("", ".")] and not name.startswith("/")
+
+
 def check_entries(entries: list[Entry], max_entries: int, max_bytes: int) -> None:
     if len(entries) > max_entries:
         raise UnsafeArchiveError(
@@ -66,6 +71,8 @@ def check_entries(entries: list[Entry], max_entries: int, max_bytes: int) -> Non
         )
     total = 0
     for e in entries:
+        if e.kind == "dir" and is_root(e.name):
+            continue  # `tar czf x.tar.gz -C dir .` stores the folder itself as "./": nothing to write
         safe_relpath(e.name)
         if e.kind == "other":
             raise UnsafeArchiveError(f"archive entry {e.name!r} is a link or device file, which an SDK never needs")
@@ -280,7 +287,10 @@ def digest_member(archive: Path, name: str, digest: Callable[[str, IO[bytes]], T
             data = _7z_read(z, name)
         return digest(name, io.BytesIO(data))
     with tarfile.open(archive) as tf:
-        src = tf.extractfile(name)
+        # By its path, whether the archive spells it with a leading "./" (tar -C dir .) or not.
+        wanted = safe_relpath(name)
+        member = next((m for m in tf.getmembers() if not is_root(m.name) and safe_relpath(m.name) == wanted), None)
+        src = tf.extractfile(member) if member is not None else None
         if src is None:
             raise SdkError(f"{name} in {archive} is not a file")
         with src:

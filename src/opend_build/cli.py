@@ -12,11 +12,10 @@ from types import FrameType
 from . import host, manifest, sources, tools
 from . import inputs as inputs_mod
 from .errors import HostMismatchError, Interrupted, OpenDError, ProtobufSourceError, ToolchainError, UsageError
-from .options import Options, host_os, parse
+from .options import Options, host_os, parse, prog_name
 from .plan import Plan, Tools, make_plan
 from .platforms import builds_on, toolchain_for
 from .runner import Runner, write_json
-from .sdk import BRANDS, DEFAULT_BRAND
 from .summary import Summary
 
 
@@ -30,7 +29,7 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
         raise HostMismatchError(
             f"--os {options.os} cannot be built on this {this_os} machine",
             f"run on a {options.os} machine (or a CI runner), or add --dry-run to see the plan"
-            + (" (Windows from Linux: --compiler mingw)" if options.os == "windows" and this_os == "linux" else ""),
+            + (" (Windows from Linux: --os windows --compiler mingw)" if options.os == "windows" and this_os == "linux" else ""),
         )
     missing: list[str] = []
 
@@ -46,6 +45,8 @@ def build_plan(options: Options, env: Mapping[str, str]) -> Plan:
 
     probe = host.Probe(env if here else None)
     inputs = inputs_mod.resolve(options, env, probe)
+    if inputs.protobuf.missing:
+        missing.append(inputs.protobuf.missing)
     toolchain = or_missing(lambda: toolchain_for(options, probe), lambda: toolchain_for(options, host.Probe(None)))
     if toolchain.compiler == "mingw" and inputs.protobuf.provider == "installed":
         raise ProtobufSourceError(
@@ -146,13 +147,12 @@ def run_inputs(options: Options, env: Mapping[str, str]) -> int:
 
 
 def run_verify(options: Options, env: Mapping[str, str]) -> int:
-    from . import verify
-    from .plan import default_out
-    from .platforms import linux
+    from dataclasses import replace
 
-    arch = linux.target_arch(options) if options.os == "linux" else ""
-    cross = arch if options.os == "linux" and (options.toolchain_file or arch != linux.host_arch()) else ""
-    out = options.out or host.cwd() / default_out(BRANDS[options.brand or DEFAULT_BRAND], options.os, options.build_type, cross)
+    from . import verify
+
+    # Without --out: the folder the build of these options publishes to (planned as a dry run would).
+    out = options.out or build_plan(replace(options, command="build", dry_run=True), env).out
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
     if options.reproduce:
@@ -179,10 +179,12 @@ def run(options: Options, env: Mapping[str, str]) -> int:
         return run_inputs(options, env)
     plan = build_plan(options, env)
     if options.dry_run:
-        from .runner import check_out_is_ours
+        from .runner import check_out_is_ours, decisions
 
-        print(plan.render())
-        check_out_is_ours(plan.out)  # read-only: a dry run reports the folder the real run would refuse
+        print(plan.render(options.verbose, decisions(plan)))
+        check_out_is_ours(plan.out, plan.configuration)  # read-only: a dry run reports the folder the real run would refuse
+        if options.summary_json:
+            print(f"note: --summary-json {options.summary_json} not written: a dry run builds nothing to summarise")
         return 0
     started = time.monotonic()
     report = Runner(plan, options.verbose, options.lock_timeout, env=env).run()
@@ -195,15 +197,24 @@ def run(options: Options, env: Mapping[str, str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    prog = prog_name(sys.argv[0])
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
     signal.signal(signal.SIGTERM, _on_sigterm)
     # Our own, always: a driver started in the background (`&`, nohup, a CI step) inherits SIGINT
     # as ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, _on_sigint)
+    options: Options | None = None
     try:
         env = host.environ()
-        return run(parse(argv, env), env)
+        options = parse(argv, env, prog)
+        return run(options, env)
+    except BrokenPipeError:
+        # The reader went away (`| head`): a quiet exit, and no second error when Python flushes
+        # stdout at exit. A plan or a report was read as far as wanted (0); a build stopped
+        # half-way is not a success: 141, as a program that SIGPIPE ends.
+        host.silence_stdout()
+        return 141 if options is not None and options.command == "build" and not options.dry_run else 0
     except OpenDError as exc:
         sys.stdout.flush()
         if verbose:

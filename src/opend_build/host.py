@@ -147,3 +147,13 @@ def has_xattr(path: Path, name: str) -> bool:
 
 def remove_xattr(path: Path, name: str) -> None:
     run(["xattr", "-r", "-d", name, str(path)], check=True)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null: its reader is gone (a closed pipe), and what is still buffered
+    must not fail again when Python flushes it at exit."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -34,6 +34,7 @@ class Inputs:
     channel_source_dir: Path | None = None  # Src/<Lib>Channel/, compiled into lib<Lib> (10.x)
     channel: str = "auto"  # "vendor" (the SDK's binary or source), "open" (ours, channel/), "auto" (ours when OpenSSL is found), "none"
     channel_why: str = ""  # why, in words, for the plan
+    vendor_channel_skipped: bool = False  # --channel open where the SDK brings its own: another configuration (plan.default_out)
     notes: tuple[str, ...] = ()
     record: dict[str, object] = field(default_factory=dict)  # for the manifest
 
@@ -133,6 +134,7 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
     target = f"{options.os} {arch}" if options.os == "linux" and arch not in (None, "x86_64") else options.os
     looked = f"no channel library for {target} under Bin/ and no Src/{tree.lib}Channel/ source in the SDK"
     channel, why = choose_channel(options.channel, bool(vendor_libs or channel_src), looked, options.os)
+    skipped = channel == "open" and bool(vendor_libs or channel_src)
     if channel != "vendor":
         vendor_libs, channel_src = (), None
     return Inputs(
@@ -150,6 +152,7 @@ def _from_sdk(options: Options, sdk_path: Path, env: Mapping[str, str], cache: P
         channel_source_dir=root.joinpath(*channel_src) if channel_src else None,
         channel=channel,
         channel_why=why,
+        vendor_channel_skipped=skipped,
         notes=tuple(notes),
         record={"origin": "sdk", "sdk": str(sdk_path), "sdk_sha256": sdk_sha or None, "sdk_root": tree.root, "protobuf": _protobuf_record(pb),
                 "packages": _protobuf_packages(pb, pins)},

@@ -37,9 +37,11 @@ def _tree(root: Path) -> list[dict[str, object]]:
 
 def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
     # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
-    return describe(plan.inputs, plan.os, plan.build_type, build_dir, out_dir, {"compiler": plan.toolchain.compiler, **_arch(plan.toolchain)},
+    data = describe(plan.inputs, plan.os, plan.build_type, build_dir, out_dir, {"compiler": plan.toolchain.compiler, **_arch(plan.toolchain)},
                     {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
                      "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target)
+    # Which configuration made it (the default folder's name): a build of another one refuses to publish over it.
+    return {**data, "configuration": plan.configuration}
 
 
 def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: Path,  # type: ignore[no-untyped-def]

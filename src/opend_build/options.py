@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import host, platforms
-from .errors import UsageError
+from . import __version__, host, platforms
+from .errors import SdkError, UsageError
 from .sdk import BRANDS, DEFAULT_BRAND
 from .settings import BUILD_TYPES, OSES, Options, host_os
 
@@ -17,7 +17,18 @@ __all__ = ["BUILD_TYPES", "OPTIONS", "OSES", "Options", "build", "default_jobs",
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, "run 'python build.py --help' for the options")
+        raise UsageError(message, f"run '{self.prog} --help' for the options")
+
+
+def prog_name(argv0: str) -> str:
+    """How the driver was started, as its help names it: `python build.py`, `opend-build` (the
+    installed command) or `python -m opend_build`."""
+    name = Path(argv0).name
+    if name == "__main__.py":
+        return "python -m opend_build"
+    if name.startswith("opend-build"):
+        return "opend-build"
+    return "python build.py"
 
 
 COMMANDS = {  # the subcommands, and what each does (the help; "build" is the default)
@@ -39,6 +50,7 @@ class Opt:
     help: str
     metavar: str = ""  # the synopsis' placeholder (PATH, N, ...); choices are shown instead when there are some
     choices: tuple[str, ...] | None = None
+    also: tuple[str, ...] = ()  # further values taken (the default's own name, as the plan prints it), not in the synopsis
     default: object = None
     default_text: str = ""  # how the help names a default computed later ("detected", "this machine's")
     kind: str = "str"  # "str", "path", "int", "float", "flag"
@@ -65,7 +77,7 @@ OPTIONS: tuple[Opt, ...] = (
         "VERSION|system|PATH", default_text="the SDK's Src/protobuf-*, else 3.5.1", reproduces=True),
     Opt("--build-type", "build type", choices=BUILD_TYPES, default="Release", reproduces=True),
     Opt("--jobs", "parallel compile jobs", "N", default_text="cores, capped by memory", kind="int", short="-j"),
-    Opt("--out", "output folder", "DIR", default_text="out/<Lib>4CPP-<os>-<build type>; a cross build's out/<Lib>4CPP-<os>-<arch>-<build type>",
+    Opt("--out", "output folder", "DIR", default_text="out/<Lib>4CPP-<os>-<arch>-<toolchain>-protobuf<version>-<build type>, one per configuration",
         kind="path"),
     Opt("--compiler", "the C++ compiler: clang with libc++; mingw is MinGW-w64 on a Linux machine (g++-mingw-w64-x86-64-posix)", per_os=True,
         default_text="gcc on Linux, msvc on Windows", reproduces=True),
@@ -78,7 +90,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--toolset", "MSVC platform toolset", per_os=True, default_text="the newest installed", reproduces=True),
     Opt("--runtime", "C runtime: MT (static) or MD (DLL)", per_os=True, default_text="MD", reproduces=True),
     Opt("--channel", "the channel library that talks to OpenD: vendor (the SDK's own binary or source) or open (opend-build's, from channel/, "
-        "OpenSSL's libcrypto on Linux and macOS, CNG and Winsock on Windows)", choices=("vendor", "open"), default_text="the SDK's where it brings one for this OS, else the open one",
+        "OpenSSL's libcrypto on Linux and macOS, CNG and Winsock on Windows)", choices=("vendor", "open"), also=("auto",),
+        default_text="auto: the SDK's where it brings one for this OS, else the open one",
         reproduces=True, group="run"),
     Opt("--cache", "compiler cache: sccache (local disk, or Redis/S3/GCS/GitHub Actions cache set by sccache's own SCCACHE_* variables)",
         choices=("none", "sccache"), default="none", group="run"),
@@ -105,11 +118,12 @@ def _help(o: Opt) -> str:
     return f"{where}{o.help}" + (f" (default: {default})" if default else "")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python build.py") -> argparse.ArgumentParser:
     p = _Parser(
-        prog="build.py",
+        prog=prog,
         description="Build the OpenD C++ API SDK (protobuf 3.5.1, protocol classes, lib<Brand>) in one command.",
     )
+    p.add_argument("--version", action="version", version=f"opend-build {__version__}")
     p.add_argument("command", nargs="?", default="build", choices=tuple(COMMANDS),
                    help="; ".join(f"{name}: {what}" if what else f"{name} (default)" for name, what in COMMANDS.items()))
     types = {"path": Path, "int": int, "float": float}
@@ -118,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
         if o.kind == "flag":
             p.add_argument(*names, action="store_true", help=_help(o))
             continue
-        choices = o.choices
+        choices = (*o.choices, *o.also) if o.choices else o.choices
         if o.per_os:
             choices = tuple(dict.fromkeys(c for values in o.per_os_choices().values() for c in (values or ()))) or None
         p.add_argument(*names, dest=o.field, type=types.get(o.kind, str), choices=choices, default=o.default, metavar=o.metavar or None, help=_help(o))
@@ -165,11 +179,12 @@ def default_jobs() -> int:
     return max(1, min(host.cpu_count(), int(host.memory_gib() / 1.0)))
 
 
-def parse(argv: list[str], env: Mapping[str, str] | None = None) -> Options:
+def parse(argv: list[str], env: Mapping[str, str] | None = None, prog: str = "python build.py") -> Options:
     """argv -> Options, validated once; `~` in paths is the home of `env` (this process's when
-    not given: the command line reads it through the host boundary)."""
+    not given: the command line reads it through the host boundary); `prog` is how the help and
+    the hints name the command (prog_name)."""
     env = host.environ() if env is None else env
-    a = vars(parser().parse_args(argv))
+    a = vars(parser(prog).parse_args(argv))
     values = {o.field: (host.expand(a[o.field], env) if o.kind == "path" and a[o.field] is not None else a[o.field]) for o in OPTIONS}
     return build(a["command"], values)
 
@@ -180,6 +195,10 @@ def build(command: str, values: Mapping[str, object]) -> Options:
     v = {o.field: values.get(o.field, o.default) for o in OPTIONS}
     if v["jobs"] is not None and int(v["jobs"]) < 1:  # type: ignore[call-overload]
         raise UsageError(f"--jobs must be at least 1, not {v['jobs']}")
+    if float(v["lock_timeout"]) < 0:  # type: ignore[arg-type]
+        raise UsageError(f"--lock-timeout must be 0 or more seconds, not {v['lock_timeout']}", "0 fails at once when another run holds the folders")
+    if v["sdk"] is not None and command == "presets" and not Path(str(v["sdk"])).exists():
+        raise SdkError(f"--sdk {v['sdk']} does not exist", "pass the SDK folder or archive you downloaded, or drop --sdk")
     target = str(v["os"] or host_os())
     takes = platforms.option_choices().get(target, {})
     for o in OPTIONS:
@@ -233,7 +252,7 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         verbose=bool(v["verbose"]),
         summary_json=v["summary_json"],  # type: ignore[arg-type]
         lock_timeout=float(v["lock_timeout"]),  # type: ignore[arg-type]
-        channel=v["channel"],  # type: ignore[arg-type]
+        channel=None if v["channel"] == "auto" else v["channel"],  # type: ignore[arg-type]  # auto is the default's name
         opend=v["opend"],  # type: ignore[arg-type]
         rsa_key=v["rsa_key"],  # type: ignore[arg-type]
         reproduce=bool(v["reproduce"]),

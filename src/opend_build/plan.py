@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .settings import Options
 from .sources import project_root
 from .steps import CONFIGURE_READS, Action, Published, Step, action_step, configure_step
 
-__all__ = ["Plan", "Step", "Tools", "default_out", "make_plan", "staging_for"]
+__all__ = ["Plan", "Step", "Tools", "configuration", "default_out", "make_plan", "staging_for"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Plan:
     toolchain: Toolchain
     inputs: Inputs
     out: Path
+    configuration: str  # what changes the binary interface, as the default output folder is named (default_out)
     staging: Path
     protobuf_build: Path
     sdk_build: Path
@@ -77,7 +79,8 @@ class Plan:
                          "linked when they include <openssl/...> (or <zlib.h>)")
         return lines
 
-    def render(self) -> str:
+    def _head(self, verbose: bool) -> list[str]:
+        """The plan's head: what is built, how and where; `verbose` adds the folders, locks, probes and recovery."""
         t = self.toolchain
         pb = self.inputs.protobuf
         if pb.provider == "build":
@@ -96,6 +99,7 @@ class Plan:
             folders = str(self.sdk_build)
         head = [
             f"plan: {self.lib} ({self.brand} {self.sdk_version}) for {self.os}, {self.build_type}, {self.jobs} jobs",
+            *(f"  missing on this machine: {m}" for m in self.missing),  # first: what the real run would stop at
             f"  toolchain: {t.compiler} {t.version} ({t.cxx}), {language_level(pb.cxx_standard, t.compiler)}, generator {t.generator}, Bin folder {t.bin_dir}",
             *(f"  note: {n}" for n in t.notes),
             *([f"  target arch: {t.arch}{f' ({t.os}, {t.compiler})' if t.os != t.host.os else ''} (cross-compiled on {t.host.arch}: {t.cross_how})",
@@ -108,14 +112,16 @@ class Plan:
             *self._sources_lines(),
             pb_line,
             f"  channel: {self.inputs.channel}: {self.inputs.channel_why}",
-            f"  out: {self.out} (checked first: new, empty, or made by opend-build; else exit 2 before anything runs)",
-            f"  build folders: {folders}",
-            f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",
+            f"  out: {self.out} (checked first: new, empty, or made by opend-build of this configuration; else exit 2 before anything runs)",
             f"  log: {self.log}",
         ]
         if self.sccache:
             head.append(f"  compiler cache: sccache, backend {self.cache_backend}; this build's server, stopped when the run ends")
+        if not verbose:
+            return head
         head += [
+            f"  build folders: {folders}",
+            f"  locks: {', '.join(str(p) for p in self.locks)} (waits for another run on the same folders)",
             f"  probes run: {'; '.join(self.probes) if self.probes else 'none'}",
             f"  before the steps: what an interrupted run left is recovered ({old_for(self.out).name} back to {self.out.name} if that is gone; "
             f"{self.staging.name} and {old_for(self.out).name} removed); after them {self.staging.name} is removed, whatever happened",
@@ -125,8 +131,42 @@ class Plan:
             *([f"  paused before {self.pause_before.partition(':')[0]} until {self.pause_before.partition(':')[2]} exists "
                "(OPEND_BUILD_PAUSE_BEFORE: the test suite's fault hook)"] if self.pause_before else []),
         ]
-        head += [f"  missing on this machine: {m}" for m in self.missing]
-        return "\n".join(head + [s.render() for s in self.steps])
+        return head
+
+    def render(self, verbose: bool = True, decisions: Sequence[str] | None = None) -> str:
+        """The plan as --dry-run prints it. `decisions` are what this run would do with each step
+        ("run", or "skip: up to date (...)": the runner's own skip checks, evaluated read-only);
+        without them each step states its skip rule. `verbose` (-v) gives every command with its
+        environment, unwrapped; otherwise each line is wrapped to WIDTH columns."""
+        head = self._head(verbose)
+        if verbose:
+            steps = [s.render() + (f"\n    this run: {d}" if decisions else "") for s, d in zip(self.steps, decisions or [""] * len(self.steps))]
+            lines = head + steps
+        else:
+            lines = [*(wrap(line) for line in head), "steps:",
+                     *(wrap(f"  [{s.phase}] {s.title}: {d}") for s, d in zip(self.steps, decisions or [_rule(s) for s in self.steps]))]
+        return "\n".join([*lines, self._closing(verbose, decisions)])
+
+    def _closing(self, verbose: bool, decisions: Sequence[str] | None) -> str:
+        n = len(self.steps)
+        if decisions is None:
+            return f"end of plan: {n} steps"
+        run = sum(1 for d in decisions if d.startswith("run"))
+        more = "" if verbose else "; -v shows each command and its environment"
+        return wrap(f"end of plan: {n} steps, {run} would run and {n - run} are up to date; nothing was run (--dry-run){more}")
+
+
+WIDTH = 110
+
+
+def wrap(line: str) -> str:
+    """One plan line wrapped to WIDTH columns, its continuation lines indented under its text."""
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    return textwrap.fill(line, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def _rule(step: Step) -> str:
+    return f"run ({step.skip_when.text})" if step.skip_when else "run"
 
 
 # Ninja prints each edge as [done/total]: the runner's progress reads it.
@@ -137,9 +177,42 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def default_out(lib: str, target_os: str, build_type: str, cross_arch: str = "") -> Path:
-    """out/<Lib>4CPP-<os>[-<arch>]-<build type>: the arch only when it is not this machine's."""
-    return Path("out") / f"{lib}4CPP-{target_os}{f'-{cross_arch}' if cross_arch else ''}-{build_type.lower()}"
+def default_out(lib: str, target_os: str, arch: str, toolchain: str, protobuf: str, build_type: str, channel: str = "") -> Path:
+    """out/<Lib>4CPP-<os>-<arch>-<toolchain>-protobuf<version>-<build type>[-channel-<kind>]: one
+    folder per configuration, named by what changes the binary interface (see `toolchain_tag`); the
+    channel only when it is not the one the inputs would choose by themselves."""
+    parts = [f"{lib}4CPP", target_os, arch, toolchain, f"protobuf{protobuf}", build_type.lower(), *([f"channel-{channel}"] if channel else [])]
+    return Path("out") / "-".join(p for p in parts if p)
+
+
+def toolchain_tag(compiler: str, stdlib: str = "", cxx11_abi: int | None = None, runtime: str = "", toolchain_file: bool = False) -> str:
+    """The compiler family and what of its ABI differs from its default: clang-libcxx (Linux clang
+    with libc++), gcc-abi0 (_GLIBCXX_USE_CXX11_ABI=0), msvc-md / msvc-mt (the C runtime), mingw,
+    appleclang; a toolchain file's compiler is the file's own (toolchainfile)."""
+    tag = "toolchainfile" if toolchain_file else compiler
+    if stdlib == "libc++" and compiler == "clang":
+        tag += "-libcxx"
+    if cxx11_abi == 0:
+        tag += "-abi0"
+    if runtime:
+        tag += f"-{runtime.lower()}"
+    return tag
+
+
+def arch_tag(t: Toolchain) -> str:
+    """The target processor as the folder names it: macOS universal2 for both, MSVC x86/x64."""
+    if t.osx_architectures:
+        return {"arm64;x86_64": "universal2", "x86_64;arm64": "universal2"}.get(t.osx_architectures, t.osx_architectures)
+    if t.compiler == "msvc":
+        return "x86" if t.platform == "Win32" else "x64"
+    return t.arch
+
+
+def configuration(lib: str, options: Options, toolchain: Toolchain, inputs: Inputs) -> str:
+    """The name of this build's configuration: its default output folder's."""
+    t = toolchain
+    return default_out(lib, options.os, arch_tag(t), toolchain_tag(t.compiler, t.stdlib, t.cxx11_abi, t.runtime, bool(t.toolchain_file)),
+                       inputs.protobuf.version or "system", options.build_type, "open" if inputs.vendor_channel_skipped else "").name
 
 
 def published_record(sdk_build: Path, out: Path) -> Path:
@@ -164,7 +237,8 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     env_in = dict(env or {})
     project = project or project_root()
     cmake = tools.cmake
-    out = options.out or (cwd / default_out(inputs.lib, options.os, options.build_type, toolchain.arch if toolchain.cross else ""))
+    config = configuration(inputs.lib, options, toolchain, inputs)
+    out = options.out or (cwd / "out" / config)
     staging = staging_for(out)
     # Keyed by the checkout too: two checkouts may differ in their CMake code, and CMake refuses a
     # build folder configured from another source folder.
@@ -195,7 +269,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     launcher = [a for a in common if a.startswith(("-DCMAKE_CXX_COMPILER_LAUNCHER=", "-DCMAKE_MAKE_PROGRAM="))]
     jobs = str(options.jobs)
     reads = tuple((k, env_in[k]) for k in CONFIGURE_READS if k in env_in)
-    config = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
+    config_args = ("--config", options.build_type)  # multi-config generators (Visual Studio) need it; Ninja ignores it
 
     steps: list[Step] = list(inputs.prepare)
     if cache_env:
@@ -220,17 +294,17 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
             steps += [
                 configure_step("protobuf", f"configure protobuf for this machine ({host.arch}: the protoc that generates the code)",
                                (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs), host_env, host_tree, reads),
-                Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config, "--parallel", jobs), host_env + PROGRESS,
+                Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config_args, "--parallel", jobs), host_env + PROGRESS,
                      build_dir=host_tree),
                 Step("protobuf", f"install protobuf for {host.arch} into its shared prefix", "command",
-                     (cmake, "--install", host_tree, *config, "--prefix", str(host_pb_build / "prefix")), host_env),
+                     (cmake, "--install", host_tree, *config_args, "--prefix", str(host_pb_build / "prefix")), host_env),
             ]
         target = f" for {toolchain.target}" if host_pb_build is not None else ""
         steps += [
             configure_step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)",
                            (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), step_env, pb_tree, reads),
-            Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config, "--parallel", jobs), step_env + PROGRESS, build_dir=pb_tree),
-            Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config, "--prefix", str(pb_prefix)), step_env),
+            Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config_args, "--parallel", jobs), step_env + PROGRESS, build_dir=pb_tree),
+            Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config_args, "--prefix", str(pb_prefix)), step_env),
         ]
         entries.update({"OPEND_PROTOBUF_SOURCE_DIR": "", "OPEND_ABSEIL_SOURCE_DIR": "", "OPEND_UTF8_RANGE_SOURCE_DIR": "", "OPEND_PROTOBUF_DIR": str(pb_prefix)})
         if host_pb_build is not None:
@@ -243,10 +317,10 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     published = Published(str(published_record(sdk_build, out)))
     steps += [
         configure_step("sdk", f"configure {inputs.lib}", (cmake, "-S", str(project), "-B", str(sdk_build), *common, *sdk_defs), step_env, str(sdk_build), reads),
-        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config, "--parallel", jobs), step_env + PROGRESS,
+        Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config_args, "--parallel", jobs), step_env + PROGRESS,
              build_dir=str(sdk_build)),
         *([action_step("cache", "compiler cache statistics", Action.SCCACHE_STATS, env=cache_env, sccache=tools.sccache)] if cache_env else []),
-        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config, "--prefix", str(staging)), step_env, skip_when=published),
+        Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config_args, "--prefix", str(staging)), step_env, skip_when=published),
         action_step("install", "write build-manifest.json", Action.MANIFEST, published, dir=staging, build=sdk_build),
         action_step("publish", f"replace {out.name} atomically", Action.PUBLISH, published, staging=staging, out=out),
     ]
@@ -264,6 +338,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         toolchain=toolchain,
         inputs=inputs,
         out=out,
+        configuration=config,
         staging=staging,
         protobuf_build=pb_build,
         sdk_build=sdk_build,

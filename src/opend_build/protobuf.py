@@ -51,6 +51,7 @@ class Protobuf:
     include: Path | None = None  # installed: the folder holding google/protobuf
     host_protoc: Path | None = None  # installed, cross builds: this machine's protoc, which generates (OPEND_HOST_PROTOC)
     runtime: str = ""  # installed: the version its headers give the runtime (5.29.0 where protoc says 29.0)
+    missing: str = ""  # --dry-run --protobuf system: what this machine lacks of it (the plan's head names it; the run exits 4)
 
     @property
     def cxx_standard(self) -> int | None:
@@ -211,9 +212,16 @@ def _system(options: Options, env: Mapping[str, str], probe: host.Probe) -> Prot
     if options.os != host_os():
         return Protobuf("installed", "", "system (found on the build host by find_package(Protobuf))", "installed:system")
     prefixes = system_prefixes(dict(env), options.os)
-    found = installed(None, [p / "include" for p in prefixes], which_protoc(env))
-    arch = _cross_arch(options)
-    return for_cross(found, arch, [d for p in prefixes for d in _target_lib_dirs(arch, p)], env, probe) if arch else same_protoc(found, probe)
+    try:
+        found = installed(None, [p / "include" for p in prefixes], which_protoc(env))
+        arch = _cross_arch(options)
+        return for_cross(found, arch, [d for p in prefixes for d in _target_lib_dirs(arch, p)], env, probe) if arch else same_protoc(found, probe)
+    except ProtobufSourceError as exc:
+        if not options.dry_run:
+            raise
+        # A dry run still shows the plan, and what the real run would stop at (exit 4) at its top.
+        return Protobuf("installed", "", "system (not usable on this machine: see 'missing' above)", "installed:system",
+                        missing=f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
 
 
 def same_protoc(found: Protobuf, probe: host.Probe) -> Protobuf:

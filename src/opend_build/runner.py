@@ -139,12 +139,31 @@ def recover(out: Path, staging: Path) -> None:
             shutil.rmtree(leftover)
 
 
-def check_out_is_ours(out: Path) -> None:
+def check_out_is_ours(out: Path, configuration: str = "") -> None:
+    """Refuse an --out this build must not replace: not made by opend-build, or made by another
+    configuration (its manifest says which): a consumer's CMAKE_PREFIX_PATH would silently switch
+    ABI or protobuf. Read-only."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / manifest.NAME).is_file())):
         raise UsageError(
             f"--out {out} exists and was not made by opend-build (it has no {manifest.NAME})",
             "choose a new or empty folder; nothing in it was touched",
         )
+    theirs = other_configuration(out, configuration)
+    if theirs:
+        raise UsageError(
+            f"--out {out} holds the output of another configuration ({theirs}), not this build's ({configuration})",
+            f"leave --out out to get this configuration's own folder (out/{configuration}), or remove {out} first; nothing in it was touched",
+        )
+
+
+def other_configuration(out: Path, configuration: str) -> str:
+    """The configuration recorded in `out`'s manifest when it is not `configuration` ("" when the
+    same, or when nothing says: no manifest, or one made without the driver)."""
+    try:
+        theirs = str(manifest.read(out).get("configuration") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return theirs if configuration and theirs and theirs != configuration else ""
 
 
 def _act_publish(staging: str, out: str) -> None:
@@ -184,7 +203,7 @@ class Runner:
     def run(self) -> Report:
         plan = self.plan
         assert plan is not None
-        check_out_is_ours(plan.out)
+        check_out_is_ours(plan.out, plan.configuration)
         with locks.hold(plan.locks, self.lock_timeout, self.progress.say):
             recover(plan.out, plan.staging)
             try:
@@ -224,23 +243,17 @@ class Runner:
             self._stop_cache_server()
 
     def skips(self, step: Step) -> bool:
-        """Whether `step` is skipped, decided here alone by its skip condition."""
-        w = step.skip_when
-        if isinstance(w, Present):
-            return Path(w.path).is_dir()
-        if isinstance(w, Verified):
-            return Path(w.path).is_file() and sources.sha256_file(Path(w.path)) == w.sha256
-        if isinstance(w, Configured):
-            return _stamp(w) == {"args": w.args, "reads": w.reads} and (Path(w.build_dir) / "build.ninja").is_file()
-        if isinstance(w, Published):
+        """Whether `step` is skipped, decided by its skip condition (`holds`); the publish record's
+        verdict once per run, the record dropped when it no longer holds."""
+        if isinstance(step.skip_when, Published):
             if self.up_to_date is None:
-                self.up_to_date = self.report.up_to_date = published.up_to_date(self.plan)
+                self.up_to_date = self.report.up_to_date = holds(step, self.plan)
                 if self.up_to_date:
                     self.progress.say("==> the output is up to date: nothing to install or publish")
                 else:
                     published.forget(self.plan)
             return self.up_to_date
-        return False
+        return holds(step, self.plan)
 
     def _maybe_pause(self, step: Step) -> None:
         """Fault-injection hook for the test suite: OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> stops
@@ -341,6 +354,47 @@ class Runner:
         log.flush()
         if rc != 0:
             raise diagnose(list(tail), step.title, rc, self.log_path, self.plan.inputs.proto_dir if self.plan else None)
+
+
+def holds(step: Step, plan: Plan | None) -> bool:
+    """Whether `step`'s skip condition holds now: the one decision the runner and a dry run
+    share. Read-only."""
+    w = step.skip_when
+    if isinstance(w, Present):
+        return Path(w.path).is_dir()
+    if isinstance(w, Verified):
+        return Path(w.path).is_file() and sources.sha256_file(Path(w.path)) == w.sha256
+    if isinstance(w, Configured):
+        return _stamp(w) == {"args": w.args, "reads": w.reads} and (Path(w.build_dir) / "build.ninja").is_file()
+    if isinstance(w, Published):
+        return plan is not None and published.up_to_date(plan)
+    return False
+
+
+SKIPPED_BECAUSE = {Present: "unpacked already", Verified: "the cached download matches its sha256",
+                   Configured: "configured already with these arguments, environment and variables",
+                   Published: "the output is as last published from these build folders"}
+
+
+def decisions(plan: Plan) -> list[str]:
+    """What a run would do with each step of `plan` now, in words, for --dry-run: the runner's
+    own checks (`holds`), evaluated read-only, in order."""
+    out = []
+    published_now = None
+    for step in plan.steps:
+        w = step.skip_when
+        if isinstance(w, Published):
+            published_now = holds(step, plan) if published_now is None else published_now
+            out.append(f"skip: up to date ({SKIPPED_BECAUSE[Published]}, unless the build above compiles something)" if published_now else "run")
+        elif w is not None and holds(step, plan):
+            out.append(f"skip: up to date ({SKIPPED_BECAUSE[type(w)]})")
+        elif isinstance(w, Configured) and _stamp(w):
+            out.append("run (afresh: the variables the configure reads changed)" if _stamp(w).get("reads") != w.reads else "run (its arguments changed)")
+        elif step.kind == "build" and (Path(step.build_dir) / "build.ninja").is_file():
+            out.append("run (Ninja compiles only what changed, if anything)")
+        else:
+            out.append("run")
+    return out
 
 
 def _stamp(w: Configured) -> dict[str, str]:

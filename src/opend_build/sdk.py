@@ -164,7 +164,7 @@ def list_tree(path: Path, limits: archives.Limits = archives.LIMITS) -> list[str
     if archives.is_archive(path):
         entries = archives.list_entries(path)
         archives.check_entries(entries, *limits)  # refuse a hostile archive before anything else
-        return [e.name for e in entries if e.kind == "file"]
+        return [archives.safe_relpath(e.name).as_posix() for e in entries if e.kind == "file"]  # "./a/b" is a/b
     raise SdkError(f"{path} is neither a folder nor a .zip/.7z/.tar.gz archive", "point --sdk at an SDK folder or archive")
 
 

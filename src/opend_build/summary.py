@@ -4,10 +4,10 @@ date, the one it left in place); printed, and written with --summary-json."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from . import manifest
-from .plan import Plan
+from .plan import Plan, wrap
 from .runner import PhaseStats, Report
 
 
@@ -31,6 +31,7 @@ class Summary:
     compiler_cache: dict[str, object] | None
     out_up_to_date: bool
     runs_on: dict[str, object] | None = None  # the manifest's: the oldest system the outputs load on
+    channel: dict[str, object] = field(default_factory=dict)  # channel_summary: kind, file, or why none and the install line
 
     @classmethod
     def of(cls, plan: Plan, report: Report, seconds: float) -> Summary:
@@ -55,6 +56,7 @@ class Summary:
             compiler_cache=report.cache.as_dict() if report.cache else None,
             out_up_to_date=report.up_to_date,
             runs_on=data.get("runs_on"),
+            channel=channel_summary(data.get("channel") or {}, plan.os, plan.toolchain.arch, plan.toolchain.cross),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -74,6 +76,7 @@ class Summary:
             *(f"            {b}" for b in self.binaries),
             f"            Include/ ({', '.join(self.include)})",
             *([f"  runs on:  {line}"] if (line := manifest.runs_on_line(self.runs_on)) else []),
+            f"  channel:  {channel_line(self.channel)}",
             f"  CMake:    find_package({self.lib} CONFIG REQUIRED) with CMAKE_PREFIX_PATH={self.out}",
             "  phases:   " + " | ".join(fmt(k, v) for k, v in self.phases.items()) + (" | out already up to date" if self.out_up_to_date else ""),
         ]
@@ -82,7 +85,42 @@ class Summary:
             lines.append(f"  sccache:  {c['hits']}/{c['hits'] + c['misses']} compiles from cache ({c['hit_rate']}%), {c['location']}")  # type: ignore[operator]
         lines += [f"  post:     {note}" for note in self.notes]
         lines.append(f"  log:      {self.log}")
+        if self.channel.get("implicit"):  # asked for by default and not built: said last, where it is read
+            lines.append("\n" + wrap(f"note: this output has no channel library, so a program built with it cannot connect to OpenD: {self.channel['why']} "
+                                     f"(--channel auto builds it only then); install it ({self.channel['install']}) and run again, "
+                                     "or pass --channel open to make a missing OpenSSL an error"))
         return "\n".join(lines)
+
+
+def no_channel_reason(target_os: str, arch: str, cross: bool) -> tuple[str, str]:
+    """Why the open channel was not built (CMake found no OpenSSL libcrypto 3 for the target) and
+    the install line that fixes it."""
+    if target_os == "linux" and cross:
+        from .platforms.linux import openssl_hint
+
+        return f"no {arch} OpenSSL libcrypto 3 was found", openssl_hint(arch)
+    if target_os == "linux":
+        return "OpenSSL's libcrypto 3 was not found", "Debian/Ubuntu: apt-get install libssl-dev"
+    if target_os == "macos":
+        return "OpenSSL's libcrypto 3 was not found", "brew install openssl@3, and OPENSSL_ROOT_DIR=$(brew --prefix openssl@3)"
+    return "no channel was built", "see the log"
+
+
+def channel_summary(record: dict[str, object], target_os: str, arch: str, cross: bool) -> dict[str, object]:
+    """The summary's channel from the manifest's record: its kind (open, vendor) and file, or none
+    with why and the install line; `implicit` when it was not asked for (--channel auto) and is missing."""
+    kind = str(record.get("kind") or "none")
+    if kind != "none":
+        return {"kind": kind, "file": record.get("file"), "why": "", "install": "", "implicit": False}
+    why, install = no_channel_reason(target_os, arch, cross)
+    return {"kind": "none", "file": None, "why": why, "install": install, "implicit": record.get("planned", "auto") == "auto"}
+
+
+def channel_line(c: dict[str, object]) -> str:
+    if c.get("kind", "none") == "none":
+        return f"none: {c.get('why')}; install it: {c.get('install')}, then run again"
+    who = "opend-build's open channel" if c["kind"] == "open" else "the SDK's own"
+    return f"{c['kind']}, {c['file']} ({who})"
 
 
 def include_parts(paths: list[str]) -> list[str]:
