@@ -75,7 +75,8 @@ def native(exe: Path, tmp_path: Path, *args: str, max_conns: int = 1, lifetime: 
 
 def assert_native(rec: dict[str, Any]) -> None:
     assert rec["server"] == "native" and rec["packets_total"] == len(rec["packets"]) and rec["sent_total"] == len(rec["sent"])
-    assert rec["service_us"]["n"] == len(rec["packets"]) - 1  # every request after InitConnect was answered and timed
+    for k in ("work_us", "service_us"):  # every request after InitConnect was answered and timed
+        assert rec[k]["n"] == len(rec["packets"]) - 1 and 0 < rec[k]["p50"] <= rec[k]["p99"] <= rec[k]["max"]
 
 
 # --- the official client, plain and encrypted -------------------------------------------------------
@@ -261,7 +262,7 @@ def test_every_size_and_digest_from_the_wire_is_checked(standin_exe: Path, tmp_p
                                                         "server-closed-init-failed"]
     assert "over the cap" in by_index[1]["errors"][0] and "not an OpenD header: 4745" == by_index[2]["errors"][0]
     assert by_index[3]["packets"][-1]["sha1_ok"] is False and "SHA-1" in by_index[3]["errors"][0]
-    assert all(r["service_us"] is None for r in recs)  # nothing was answered past InitConnect
+    assert all(r["service_us"] is None and r["work_us"] is None for r in recs)  # nothing was answered past InitConnect
 
 
 def test_an_rsa_init_connect_that_does_not_decrypt_is_refused_in_plain(standin_exe: Path, tmp_path: Path) -> None:
