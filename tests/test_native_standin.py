@@ -289,7 +289,8 @@ def test_an_rsa_init_connect_that_does_not_decrypt_is_refused_in_plain(standin_e
 
 @pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--host", "::"], ["--host", "example.com"], ["--port", "70000"],
                                   ["--push-burst", "-1"], ["--aes", "gcm"], ["--lifetime", "0"], ["--nonsense"],
-                                  ["--rsa-key", "/nonexistent/key.pem"], ["--rsa-key", __file__]])
+                                  ["--rsa-key", "/nonexistent/key.pem"], ["--rsa-key", __file__],
+                                  ["--log", "/nonexistent/folder/log.jsonl"]])
 def test_bad_arguments_exit_2_with_one_line(standin_exe: Path, args: list[str]) -> None:
     r = subprocess.run([str(standin_exe), "--lifetime", "2", *args], capture_output=True, text=True, timeout=30)
     assert (r.returncode, r.stdout) == (2, "") and len(r.stderr.splitlines()) == 1 and r.stderr.startswith("opend_standin: ")

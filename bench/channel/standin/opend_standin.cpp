@@ -1027,6 +1027,11 @@ Options parse_args(int argc, char** argv) {
     else usage_error("unknown argument '" + a + "'");
   }
   if (o.host == "localhost") o.host = "127.0.0.1";
+  if (!o.log_file.empty()) {  // found out now, not after the first connection
+    FILE* f = fopen(o.log_file.c_str(), "a");
+    if (!f) usage_error("cannot write --log " + o.log_file + ": " + strerror(errno));
+    fclose(f);
+  }
   return o;
 }
 
