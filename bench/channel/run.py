@@ -18,8 +18,9 @@ Measured, in each scenario (plain; RSA-1024 InitConnect + AES-CBC bodies):
   (3005) pushes as fast as it can; the client counts all M+1; pushes/s from the first push to the
   last. Python: a StockQuoteHandlerBase subclass calling the base class (the DataFrame an application
   gets) and, for reference, one that only counts (--no-parse).
-- the floor: a raw Python socket client (no client library, requests framed beforehand, replies not
-  decoded) for the round trip, i.e. what the stand-in and loopback cost; the stand-in's own write
+- the floor: bare socket clients (no client library, requests framed beforehand, replies not
+  decoded) for the round trip, i.e. what the stand-in and loopback cost: bench/channel/raw_floor.cpp
+  (C++, a plain session in both scenarios) and a Python one (the scenario's encryption); the stand-in's own write
   time for each burst (from its --log), so the reader sees whether the server limited a result; and,
   from the native stand-in, its service time per request (last byte read to reply written).
 Latency: raw, Python and channel interleaved, --repeats rounds, the median run's numbers count.
@@ -75,8 +76,8 @@ def loadavg() -> list[float]:
 
 # --- build -----------------------------------------------------------------------------------------
 
-def build(folder: Path) -> tuple[Path, Path]:
-    """channel_bench and the native stand-in, Release."""
+def build(folder: Path) -> tuple[Path, Path, Path]:
+    """channel_bench, the native stand-in and the C++ floor client, Release."""
     cmake = shutil.which("cmake")
     if not cmake:
         sys.exit("cmake is not on PATH")
@@ -84,9 +85,9 @@ def build(folder: Path) -> tuple[Path, Path]:
     if not (folder / "CMakeCache.txt").exists():
         subprocess.run([cmake, "-S", str(HERE), "-B", str(folder), *gen, "-DCMAKE_BUILD_TYPE=Release"], check=True,
                        stdout=subprocess.DEVNULL, timeout=300)
-    subprocess.run([cmake, "--build", str(folder), "--target", "channel_bench", "opend_standin", "--parallel", "2"], check=True,
+    subprocess.run([cmake, "--build", str(folder), "--target", "channel_bench", "opend_standin", "raw_floor", "--parallel", "2"], check=True,
                    stdout=subprocess.DEVNULL, timeout=600)
-    exes = folder / "channel_bench", folder / "opend_standin"
+    exes = folder / "channel_bench", folder / "opend_standin", folder / "raw_floor"
     for exe in exes:
         if not exe.exists():
             sys.exit(f"{exe} was not built")
@@ -236,7 +237,8 @@ def run_json(cmd: list[str], env: dict[str, str] | None, timeout: float, prefix:
     return {"ok": False, "error": f"exit {proc.returncode}, no result: {proc.stdout[-500:]} {proc.stderr[-500:]}"}
 
 
-def run_scenario(name: str, exe: Path, native: Path | None, tmp: Path, pem: bytes | None, a: argparse.Namespace) -> dict[str, Any]:
+def run_scenario(name: str, exe: Path, floor_exe: Path, native: Path | None, tmp: Path, pem: bytes | None,
+                 a: argparse.Namespace) -> dict[str, Any]:
     pem_file = None
     if pem:
         pem_file = tmp / "conn_key.pem"
@@ -249,7 +251,7 @@ def run_scenario(name: str, exe: Path, native: Path | None, tmp: Path, pem: byte
     # the order of the connections, as the stand-in numbers them
     # latency: the three clients interleaved, a.repeats rounds, so a change in the machine's load hits
     # them alike; pushes: the Python client once (it takes a minute), the channel a.repeats times
-    plan: list[tuple[str, str]] = [("raw", "latency"), ("py", "latency"), ("channel", "latency"),
+    plan: list[tuple[str, str]] = [("raw-cpp", "latency"), ("raw", "latency"), ("py", "latency"), ("channel", "latency"),
                                    ("channel-cb", "latency")] * a.repeats
     plan += [("py", "pushes")]
     if a.no_parse:
@@ -262,7 +264,10 @@ def run_scenario(name: str, exe: Path, native: Path | None, tmp: Path, pem: byte
     try:
         for client, mode in plan:
             t0 = time.monotonic()
-            if client == "raw":
+            if client == "raw-cpp":
+                r = run_json([str(floor_exe), "127.0.0.1", str(server.port), str(a.latency_n), "--warmup", str(a.warmup),
+                              "--timeout-s", "60"], None, 90)
+            elif client == "raw":
                 try:
                     r = raw_latency(server.port, pem, a.latency_n, a.warmup, deadline)
                 except (OSError, RuntimeError, ValueError) as e:
@@ -329,6 +334,7 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
         name = sc["scenario"]
         py_l, ch_l = pick(sc, "py", "latency", "p50_us"), pick(sc, "channel", "latency", "p50_us")
         raw_l = pick(sc, "raw", "latency", "p50_us")
+        rawc_l = pick(sc, "raw-cpp", "latency", "p50_us")
         cb_l = pick(sc, "channel-cb", "latency", "p50_us")
         for q in ("p50_us", "p99_us"):
             pv = py_l[q] if py_l else None
@@ -342,11 +348,12 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
                 ratio = f"{pv / cb_l[q]:.1f}x faster" if pv else "n/a"
                 rows.append(f"| {name}: GetGlobalState round trip {q[:3]}, ours sends the next from OnReply | {fmt_num(pv, 'us')} | "
                             f"{fmt_num(cb_l[q], 'us')} | {ratio} |")
-        if raw_l:
-            service = server_cost(sc, "service_us")
-            srv = f"; the server, read to reply written: p50 {service[0]:.1f} us, p99 {service[1]:.1f} us" if service else ""
-            rows.append(f"| {name}: floor, a bare Python socket client (what the {sc.get('server', 'python')} stand-in and loopback "
-                        f"cost{srv}) | p50 {fmt_num(raw_l['p50_us'], 'us')}, p99 {fmt_num(raw_l['p99_us'], 'us')} | | |")
+        service = server_cost(sc, "service_us")
+        srv = f"; the server, read to reply written: p50 {service[0]:.1f} us, p99 {service[1]:.1f} us" if service else ""
+        for label, fl in (("C++ socket client, plain session", rawc_l), ("Python socket client", raw_l)):
+            if fl:
+                rows.append(f"| {name}: floor, a bare {label} (what the {sc.get('server', 'python')} "
+                            f"stand-in and loopback cost{srv if fl is (rawc_l or raw_l) else ''}) | p50 {fmt_num(fl['p50_us'], 'us')}, p99 {fmt_num(fl['p99_us'], 'us')} | | |")
         py_p = pick(sc, "py", "pushes", "pushes_per_s")
         np_p = pick(sc, "py-noparse", "pushes", "pushes_per_s")
         ch_p = pick(sc, "channel", "pushes", "pushes_per_s")
@@ -370,8 +377,9 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
         targets.append({"scenario": name, "target": f"push throughput at least {TARGET_PUSH_RATIO:.0f}x the Python client's",
                         "ratio": push_ratio, "met": bool(push_ratio and push_ratio >= TARGET_PUSH_RATIO)})
 
-        if raw_l:
-            floor = raw_l["p50_us"]
+        floor_l, floor_who = (rawc_l, "C++ socket client (plain session,") if rawc_l else (raw_l, "Python socket client (")
+        if floor_l:
+            floor = floor_l["p50_us"]
             over = []
             for who, r in (("Python client", py_l), ("our channel", ch_l), ("ours from OnReply", cb_l)):
                 if r:
@@ -386,7 +394,8 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
                 cost = (f"of which the native stand-in (from its log) spends p50 {work[0]:.1f} us (p99 {work[1]:.1f}) from a "
                         f"request's last byte to its reply built, and p50 {service[0]:.1f} us (p99 {service[1]:.1f}) to the reply "
                         f"written, the kernel's loopback delivery included")
-            notes.append(f"- {name}: floor = a bare Python socket client (pre-framed requests, replies not decoded): p50 "
+            also = f" (the bare Python client's: {raw_l['p50_us']:.1f} us)" if raw_l and floor_l is rawc_l else ""
+            notes.append(f"- {name}: floor = a bare {floor_who} pre-framed requests, replies not decoded){also}: p50 "
                          f"{floor:.1f} us, {cost}; median p50 above that floor: {', '.join(over)}{ratio_txt}")
         rates = [r["server_pushes_per_s"] for r in sc["runs"] if r["mode"] == "pushes" and r.get("server_pushes_per_s")]
         ch_srv = ch_p.get("server_pushes_per_s") if ch_p else None
@@ -449,18 +458,18 @@ def main() -> int:
     started = time.monotonic()
     load_before = loadavg()
     log(f"building channel_bench and opend_standin (Release) in {a.build_dir}")
-    exe, standin = build(a.build_dir)
+    exe, standin, floor_exe = build(a.build_dir)
     native = standin if a.server == "native" else None
     scenarios = []
     with tempfile.TemporaryDirectory(prefix="bench-channel-") as t:
         tmp = Path(t)
         log(f"plain (load {load_before})")
-        scenarios.append(run_scenario("plain", exe, native, tmp, None, a))
+        scenarios.append(run_scenario("plain", exe, floor_exe, native, tmp, None, a))
         if not a.no_encrypted:
             from Crypto.PublicKey import RSA
             pem = RSA.generate(1024).export_key(pkcs=1)
             log(f"encrypted: RSA-1024 + AES-CBC (load {loadavg()})")
-            scenarios.append(run_scenario("encrypted", exe, native, tmp, pem, a))
+            scenarios.append(run_scenario("encrypted", exe, floor_exe, native, tmp, pem, a))
     load_after = loadavg()
     table, targets = report(scenarios, a.pushes + 1)
     lines = [table, "", "Targets:"]
