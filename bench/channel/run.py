@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Our channel (channel/, C API) against the vendor's official Python client (futu-api), on loopback,
-both talking to the same stand-in OpenD (tests/opend_standin.py). A benchmark, not a test.
+both talking to the same stand-in OpenD: the native one (bench/channel/standin/opend_standin.cpp, the
+default) or the Python one (tests/opend_standin.py). A benchmark, not a test.
 
     python bench/channel/run.py                  # plain and encrypted, about 1.5-2 minutes on 2 cores
     python bench/channel/run.py --quick          # small counts: checks the harness in ~20 s
     python bench/channel/run.py --no-encrypted   # plain only
+    python bench/channel/run.py --server python  # against the Python stand-in, as before
 
 Measured, in each scenario (plain; RSA-1024 InitConnect + AES-CBC bodies):
 - round trip of GetGlobalState (1002, body Request{c2s{userID=0}}): after a warm-up, N requests one
@@ -16,9 +18,11 @@ Measured, in each scenario (plain; RSA-1024 InitConnect + AES-CBC bodies):
   (3005) pushes as fast as it can; the client counts all M+1; pushes/s from the first push to the
   last. Python: a StockQuoteHandlerBase subclass calling the base class (the DataFrame an application
   gets) and, for reference, one that only counts (--no-parse).
-- the floor: a raw Python socket client (no client library, requests framed beforehand, replies not
-  decoded) for the round trip, i.e. what the stand-in itself costs; and the stand-in's own write
-  time for each burst (from its --log), so the reader sees whether the server limited a result.
+- the floor: bare socket clients (no client library, requests framed beforehand, replies not
+  decoded) for the round trip, i.e. what the stand-in and loopback cost: bench/channel/raw_floor.cpp
+  (C++, a plain session in both scenarios) and a Python one (the scenario's encryption); the stand-in's own write
+  time for each burst (from its --log), so the reader sees whether the server limited a result; and,
+  from the native stand-in, its service time per request (last byte read to reply written).
 Latency: raw, Python and channel interleaved, --repeats rounds, the median run's numbers count.
 Pushes: the Python client once per handler (it takes about a minute), the channel --repeats times.
 Prints a Markdown table and writes bench/results/channel.json. Loopback only; every wait is
@@ -50,12 +54,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import opend_standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
 
-STANDIN = ROOT / "tests" / "opend_standin.py"
+PY_STANDIN = ROOT / "tests" / "opend_standin.py"
 PY_CLIENT = HERE / "py_client.py"
 RESULTS = ROOT / "bench" / "results" / "channel.json"
 GGS_BODY = bytes.fromhex("0a020800")  # GetGlobalState Request{c2s{userID=0}}
 SUB_BODY = bytes.fromhex("0a110a09080112053030373030100118012001")  # Qot_Sub HK.00700 Basic, sub, reg push
-TARGET_PUSH_RATIO = 10.0  # ours/Python pushes per second, at least
+TARGET_PUSH_RATIO = 20.0  # ours/Python pushes per second, at least
 TARGET_LATENCY_RATIO = 10.0  # Python/ours p50, at least
 
 
@@ -72,7 +76,8 @@ def loadavg() -> list[float]:
 
 # --- build -----------------------------------------------------------------------------------------
 
-def build(folder: Path) -> Path:
+def build(folder: Path) -> tuple[Path, Path, Path]:
+    """channel_bench, the native stand-in and the C++ floor client, Release."""
     cmake = shutil.which("cmake")
     if not cmake:
         sys.exit("cmake is not on PATH")
@@ -80,23 +85,28 @@ def build(folder: Path) -> Path:
     if not (folder / "CMakeCache.txt").exists():
         subprocess.run([cmake, "-S", str(HERE), "-B", str(folder), *gen, "-DCMAKE_BUILD_TYPE=Release"], check=True,
                        stdout=subprocess.DEVNULL, timeout=300)
-    subprocess.run([cmake, "--build", str(folder), "--target", "channel_bench", "--parallel", "2"], check=True,
+    subprocess.run([cmake, "--build", str(folder), "--target", "channel_bench", "opend_standin", "raw_floor", "--parallel", "2"], check=True,
                    stdout=subprocess.DEVNULL, timeout=600)
-    exe = folder / "channel_bench"
-    if not exe.exists():
-        sys.exit(f"{exe} was not built")
-    return exe
+    exes = folder / "channel_bench", folder / "opend_standin", folder / "raw_floor"
+    for exe in exes:
+        if not exe.exists():
+            sys.exit(f"{exe} was not built")
+    return exes
 
 
 # --- the stand-in ----------------------------------------------------------------------------------
 
 class Server:
-    """tests/opend_standin.py as a child process: it leaves after max_conns connections or lifetime."""
+    """A stand-in as a child process, the native one (its executable given) or tests/opend_standin.py:
+    both take the same arguments, print "port=N", log one JSON object per connection and leave after
+    max_conns connections or lifetime."""
 
-    def __init__(self, tmp: Path, name: str, pem_file: Path | None, burst: int, max_conns: int, lifetime: float) -> None:
+    def __init__(self, tmp: Path, name: str, native: Path | None, pem_file: Path | None, burst: int, max_conns: int,
+                 lifetime: float) -> None:
         self.log = tmp / f"standin-{name}.log"
-        cmd = [sys.executable, str(STANDIN), "--port", "0", "--push-burst", str(burst), "--max-conns", str(max_conns),
-               "--lifetime", str(lifetime), "--log", str(self.log)]
+        cmd = [str(native)] if native else [sys.executable, str(PY_STANDIN)]
+        cmd += ["--port", "0", "--push-burst", str(burst), "--max-conns", str(max_conns), "--lifetime", str(lifetime),
+                "--log", str(self.log)]
         if pem_file:
             cmd += ["--rsa-key", str(pem_file)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -227,7 +237,8 @@ def run_json(cmd: list[str], env: dict[str, str] | None, timeout: float, prefix:
     return {"ok": False, "error": f"exit {proc.returncode}, no result: {proc.stdout[-500:]} {proc.stderr[-500:]}"}
 
 
-def run_scenario(name: str, exe: Path, tmp: Path, pem: bytes | None, a: argparse.Namespace) -> dict[str, Any]:
+def run_scenario(name: str, exe: Path, floor_exe: Path, native: Path | None, tmp: Path, pem: bytes | None,
+                 a: argparse.Namespace) -> dict[str, Any]:
     pem_file = None
     if pem:
         pem_file = tmp / "conn_key.pem"
@@ -240,20 +251,23 @@ def run_scenario(name: str, exe: Path, tmp: Path, pem: bytes | None, a: argparse
     # the order of the connections, as the stand-in numbers them
     # latency: the three clients interleaved, a.repeats rounds, so a change in the machine's load hits
     # them alike; pushes: the Python client once (it takes a minute), the channel a.repeats times
-    plan: list[tuple[str, str]] = [("raw", "latency"), ("py", "latency"), ("channel", "latency"),
+    plan: list[tuple[str, str]] = [("raw-cpp", "latency"), ("raw", "latency"), ("py", "latency"), ("channel", "latency"),
                                    ("channel-cb", "latency")] * a.repeats
     plan += [("py", "pushes")]
     if a.no_parse:
         plan += [("py-noparse", "pushes")]
     plan += [("channel", "pushes")] * a.repeats
     budget = a.py_timeout * 3 + 120
-    server = Server(tmp, name, pem_file, a.pushes, len(plan), lifetime=budget)
+    server = Server(tmp, name, native, pem_file, a.pushes, len(plan), lifetime=budget)
     deadline = time.monotonic() + budget
     runs: list[dict[str, Any]] = []
     try:
         for client, mode in plan:
             t0 = time.monotonic()
-            if client == "raw":
+            if client == "raw-cpp":
+                r = run_json([str(floor_exe), "127.0.0.1", str(server.port), str(a.latency_n), "--warmup", str(a.warmup),
+                              "--timeout-s", "60"], None, 90)
+            elif client == "raw":
                 try:
                     r = raw_latency(server.port, pem, a.latency_n, a.warmup, deadline)
                 except (OSError, RuntimeError, ValueError) as e:
@@ -276,6 +290,9 @@ def run_scenario(name: str, exe: Path, tmp: Path, pem: bytes | None, a: argparse
     recs = server.records()
     for run, rec in zip(runs, recs):
         run["server_errors"] = rec.get("errors")
+        for k in ("work_us", "service_us"):
+            if rec.get(k):
+                run["server_" + k] = rec[k]
         if rec.get("bursts"):
             b = rec["bursts"][-1]
             run["server_burst"] = b
@@ -283,7 +300,7 @@ def run_scenario(name: str, exe: Path, tmp: Path, pem: bytes | None, a: argparse
                 run["server_pushes_per_s"] = b["count"] / b["send_s"]
     if len(recs) != len(runs):
         log(f"  {name}: the stand-in logged {len(recs)} connections for {len(runs)} runs")
-    return {"scenario": name, "encrypted": bool(pem), "runs": runs}
+    return {"scenario": name, "encrypted": bool(pem), "server": "native" if native else "python", "runs": runs}
 
 
 def summary(r: dict[str, Any]) -> str:
@@ -317,6 +334,7 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
         name = sc["scenario"]
         py_l, ch_l = pick(sc, "py", "latency", "p50_us"), pick(sc, "channel", "latency", "p50_us")
         raw_l = pick(sc, "raw", "latency", "p50_us")
+        rawc_l = pick(sc, "raw-cpp", "latency", "p50_us")
         cb_l = pick(sc, "channel-cb", "latency", "p50_us")
         for q in ("p50_us", "p99_us"):
             pv = py_l[q] if py_l else None
@@ -325,10 +343,17 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
             rows.append(f"| {name}: GetGlobalState round trip {q[:3]} (request from the main thread, waits) | "
                         f"{fmt_num(pv, 'us')} | {fmt_num(cv, 'us')} | {ratio} |")
         if cb_l:
-            pv = py_l["p50_us"] if py_l else None
-            ratio = f"{pv / cb_l['p50_us']:.1f}x faster" if pv else "n/a"
-            rows.append(f"| {name}: GetGlobalState round trip p50, ours sends the next from OnReply | {fmt_num(pv, 'us')} | "
-                        f"{fmt_num(cb_l['p50_us'], 'us')} | {ratio} |")
+            for q in ("p50_us", "p99_us"):
+                pv = py_l[q] if py_l else None
+                ratio = f"{pv / cb_l[q]:.1f}x faster" if pv else "n/a"
+                rows.append(f"| {name}: GetGlobalState round trip {q[:3]}, ours sends the next from OnReply | {fmt_num(pv, 'us')} | "
+                            f"{fmt_num(cb_l[q], 'us')} | {ratio} |")
+        service = server_cost(sc, "service_us")
+        srv = f"; the server, read to reply written: p50 {service[0]:.1f} us, p99 {service[1]:.1f} us" if service else ""
+        for label, fl in (("C++ socket client, plain session", rawc_l), ("Python socket client", raw_l)):
+            if fl:
+                rows.append(f"| {name}: floor, a bare {label} (what the {sc.get('server', 'python')} "
+                            f"stand-in and loopback cost{srv if fl is (rawc_l or raw_l) else ''}) | p50 {fmt_num(fl['p50_us'], 'us')}, p99 {fmt_num(fl['p99_us'], 'us')} | | |")
         py_p = pick(sc, "py", "pushes", "pushes_per_s")
         np_p = pick(sc, "py-noparse", "pushes", "pushes_per_s")
         ch_p = pick(sc, "channel", "pushes", "pushes_per_s")
@@ -352,8 +377,9 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
         targets.append({"scenario": name, "target": f"push throughput at least {TARGET_PUSH_RATIO:.0f}x the Python client's",
                         "ratio": push_ratio, "met": bool(push_ratio and push_ratio >= TARGET_PUSH_RATIO)})
 
-        if raw_l:
-            floor = raw_l["p50_us"]
+        floor_l, floor_who = (rawc_l, "C++ socket client (plain session,") if rawc_l else (raw_l, "Python socket client (")
+        if floor_l:
+            floor = floor_l["p50_us"]
             over = []
             for who, r in (("Python client", py_l), ("our channel", ch_l), ("ours from OnReply", cb_l)):
                 if r:
@@ -362,9 +388,15 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
             ratio_txt = ""
             if py_l and ch_l and ch_l["p50_us"] - floor > 1:
                 ratio_txt = f"; the Python client adds {(py_l['p50_us'] - floor) / (ch_l['p50_us'] - floor):.0f}x what ours adds"
-            notes.append(f"- {name}: floor = a bare Python socket client (pre-framed requests, replies not decoded): p50 "
-                         f"{floor:.1f} us, nearly all of it the Python stand-in's own work per request; median p50 "
-                         f"above that floor: {', '.join(over)}{ratio_txt}")
+            work, service = server_cost(sc, "work_us"), server_cost(sc, "service_us")
+            cost = "nearly all of it the Python stand-in's own work per request"
+            if work and service:
+                cost = (f"of which the native stand-in (from its log) spends p50 {work[0]:.1f} us (p99 {work[1]:.1f}) from a "
+                        f"request's last byte to its reply built, and p50 {service[0]:.1f} us (p99 {service[1]:.1f}) to the reply "
+                        f"written, the kernel's loopback delivery included")
+            also = f" (the bare Python client's: {raw_l['p50_us']:.1f} us)" if raw_l and floor_l is rawc_l else ""
+            notes.append(f"- {name}: floor = a bare {floor_who} pre-framed requests, replies not decoded){also}: p50 "
+                         f"{floor:.1f} us, {cost}; median p50 above that floor: {', '.join(over)}{ratio_txt}")
         rates = [r["server_pushes_per_s"] for r in sc["runs"] if r["mode"] == "pushes" and r.get("server_pushes_per_s")]
         ch_srv = ch_p.get("server_pushes_per_s") if ch_p else None
         if rates:
@@ -376,6 +408,15 @@ def report(scenarios: list[dict[str, Any]], want: int) -> tuple[str, list[dict[s
                          + (" (the server was NOT the limit)" if ch_srv > cv * 1.2 else " (the server may have been the limit)"))
             notes.append(line)
     return "\n".join(rows) + "\n\nFloor and server:\n" + "\n".join(notes), targets
+
+
+def server_cost(sc: dict[str, Any], key: str) -> tuple[float, float] | None:
+    """The native stand-in's own time per request (key: work_us or service_us) over the scenario's latency
+    runs: the median of their p50s and of their p99s."""
+    logs = [r["server_" + key] for r in sc["runs"] if r["mode"] == "latency" and r.get("server_" + key)]
+    if not logs:
+        return None
+    return statistics.median(x["p50"] for x in logs), statistics.median(x["p99"] for x in logs)
 
 
 def machine() -> dict[str, Any]:
@@ -403,6 +444,8 @@ def main() -> int:
     p.add_argument("--no-parse", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the Python client with a handler that only counts (default on)")
     p.add_argument("--no-encrypted", action="store_true")
+    p.add_argument("--server", choices=("native", "python"), default="native",
+                   help="the stand-in OpenD: bench/channel/standin (C++, default) or tests/opend_standin.py")
     p.add_argument("--quick", action="store_true", help="N=200, M=2000, one repeat")
     p.add_argument("--build-dir", type=Path, default=ROOT / "build" / "bench-channel")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -414,18 +457,19 @@ def main() -> int:
 
     started = time.monotonic()
     load_before = loadavg()
-    log(f"building channel_bench (Release) in {a.build_dir}")
-    exe = build(a.build_dir)
+    log(f"building channel_bench and opend_standin (Release) in {a.build_dir}")
+    exe, standin, floor_exe = build(a.build_dir)
+    native = standin if a.server == "native" else None
     scenarios = []
     with tempfile.TemporaryDirectory(prefix="bench-channel-") as t:
         tmp = Path(t)
         log(f"plain (load {load_before})")
-        scenarios.append(run_scenario("plain", exe, tmp, None, a))
+        scenarios.append(run_scenario("plain", exe, floor_exe, native, tmp, None, a))
         if not a.no_encrypted:
             from Crypto.PublicKey import RSA
             pem = RSA.generate(1024).export_key(pkcs=1)
             log(f"encrypted: RSA-1024 + AES-CBC (load {loadavg()})")
-            scenarios.append(run_scenario("encrypted", exe, tmp, pem, a))
+            scenarios.append(run_scenario("encrypted", exe, floor_exe, native, tmp, pem, a))
     load_after = loadavg()
     table, targets = report(scenarios, a.pushes + 1)
     lines = [table, "", "Targets:"]
@@ -434,13 +478,14 @@ def main() -> int:
         lines.append(f"- {tg['scenario']}: {tg['target']}: {ratio} -> {'MET' if tg['met'] else 'NOT met'}")
     lines.append("")
     lines.append(f"Load average (1/5/15 min) before {load_before}, after {load_after}, on {os.cpu_count()} CPUs; "
-                 f"total {time.monotonic() - started:.0f} s. N={a.latency_n} after {a.warmup} warm-up, M={a.pushes}, "
+                 f"total {time.monotonic() - started:.0f} s. Server: the {a.server} stand-in. N={a.latency_n} after {a.warmup} warm-up, M={a.pushes}, "
                  f"channel runs x{a.repeats} (median).")
     text = "\n".join(lines)
     print(text)
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "load_before": load_before, "load_after": load_after,
+        "server": a.server,
         "params": {"latency_n": a.latency_n, "warmup": a.warmup, "pushes": a.pushes, "repeats": a.repeats, "quick": a.quick},
         "targets": targets, "scenarios": scenarios, "report": text,
         "total_s": round(time.monotonic() - started, 1),
