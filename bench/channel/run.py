@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Our channel (channel/, C API) against the vendor's official Python client (futu-api), on loopback,
-both talking to the same stand-in OpenD (tests/opend_standin.py). A benchmark, not a test.
+both talking to the same stand-in OpenD (src/opend_build/standin.py). A benchmark, not a test.
 
     python bench/channel/run.py                  # plain and encrypted, about 1.5-2 minutes on 2 cores
     python bench/channel/run.py --quick          # small counts: checks the harness in ~20 s
@@ -46,11 +46,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
 
-import opend_standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
+from opend_build import standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
 
-STANDIN = ROOT / "tests" / "opend_standin.py"
+STANDIN = ROOT / "src" / "opend_build" / "standin.py"
 PY_CLIENT = HERE / "py_client.py"
 RESULTS = ROOT / "bench" / "results" / "channel.json"
 GGS_BODY = bytes.fromhex("0a020800")  # GetGlobalState Request{c2s{userID=0}}
@@ -91,7 +91,7 @@ def build(folder: Path) -> Path:
 # --- the stand-in ----------------------------------------------------------------------------------
 
 class Server:
-    """tests/opend_standin.py as a child process: it leaves after max_conns connections or lifetime."""
+    """The stand-in (src/opend_build/standin.py) as a child process: it leaves after max_conns connections or lifetime."""
 
     def __init__(self, tmp: Path, name: str, pem_file: Path | None, burst: int, max_conns: int, lifetime: float) -> None:
         self.log = tmp / f"standin-{name}.log"
