@@ -46,7 +46,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+import build  # noqa: E402
+
+build.load(ROOT)  # this checkout's package, even when an editable install of another one is active
 
 from opend_build import standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
 
