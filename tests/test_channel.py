@@ -1,5 +1,5 @@
 """The open channel library (channel/): its unit program, known answers from the official Python
-client's own functions, and scenarios against the stand-in OpenD (tests/opend_standin.py).
+client's own functions, and scenarios against the stand-in OpenD (src/opend_build/standin.py).
 
 channel/ is built twice per session, once plainly (warnings as errors) and once with
 ASan+UBSan; every scenario runs against both builds except the two long timer scenarios, which
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = ROOT / "channel"
-STANDIN = Path(__file__).parent / "opend_standin.py"
+STANDIN = ROOT / "src" / "opend_build" / "standin.py"
 
 pytestmark = pytest.mark.build
 

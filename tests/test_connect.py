@@ -1,6 +1,6 @@
 """The built output connects: the default build (no SDK) ships opend-build's open channel under the
 vendor's file name, and the consumer project (test_package/), found with find_package, talks through
-it to the stand-in OpenD on loopback (tests/opend_standin.py, which the official client drives first
+it to the stand-in OpenD on loopback (src/opend_build/standin.py, which the official client drives first
 in test_standin.py): InitConnect, GetGlobalState and a subscription's push, plain and encrypted."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sdkfactory
 from conftest import Built, Result, consume, must_build, run_driver
-from opend_standin import SUB_REJECT_MSG, StandIn
 
 from opend_build.sdk import BRANDS
+from opend_build.standin import SUB_REJECT_MSG, StandIn
 from opend_build.verify import PUSH_WAIT
 
 pytestmark = pytest.mark.build

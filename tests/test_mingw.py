@@ -318,7 +318,7 @@ def test_mingw_build_runs_under_wine(mingw_build: dict[str, Path], wine: Wine) -
 def test_mingw_consumer_connects_under_wine(mode: str, mingw_build: dict[str, Path], wine: Wine, rsa_pem: str) -> None:
     """consumer.exe under Wine, through the open channel's DLL, to the stand-in OpenD on loopback: the
     SDK's own connection wrapper first, then `build.py verify`'s connect code; as on Linux (test_connect.py)."""
-    from opend_standin import StandIn
+    from opend_build.standin import StandIn
 
     key = rsa_pem if mode != "plain" else None
     with StandIn(rsa_key_pem=key, aes="ecb" if mode == "rsa-ecb" else "cbc", lifetime=90) as s:

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import opend_standin as st  # noqa: E402
+from opend_build import standin as st  # noqa: E402
 from test_standin import FULL, Raw, assert_record, assert_scenario, rsa_pem, run_client  # noqa: E402
 
 pytestmark = pytest.mark.build

@@ -1,12 +1,15 @@
 """The README's recipes, run as written.
 
-Every shell block of the Quick start, CMake, Conan, pip and compiler-cache sections is read out of
-README.md and run line by line with bash, from a copy of the project (the README's `.`), with only
-these put in: the example SDK path (the small test SDK, zipped under the name the README uses),
-the user's project `path/to/my_app` (a scratch project made of the README's CMake lines), the
-Conan remote `my-remote` (a real conan_server on loopback) and the Redis address (a real
-redis-server on loopback). A README edit that breaks a recipe fails here. A line that cannot run
-here is listed in NOT_RUN with the reason, and reported as a skipped test.
+Every shell block of the Quick start, first program, CMake, Conan, pip and compiler-cache sections
+is read out of README.md and run line by line with bash, from a copy of the project (the README's
+`.`), with only these put in: the example SDK path (the small test SDK, zipped under the name the
+README uses), the user's project `path/to/my_app` (a scratch project made of the README's CMake
+lines), the Conan remote `my-remote` (a real conan_server on loopback), the Redis address (a real
+redis-server on loopback) and the stand-in OpenD's port (a free one: other runs share the
+machine). A line ending in `&` is started in the background, as the shell would, and the next
+line waits for its first line of output (a server saying it listens). A README edit that breaks a
+recipe fails here. A line that cannot run here is listed in NOT_RUN with the reason, and reported
+as a skipped test. The CI block, a workflow for the user's repository, is linted with actionlint.
 
 The machine's state is set as a user's would be: a venv on PATH (for the pip recipe an empty one),
 a Conan home whose detected profile builds Debug, and SKBUILD_CMAKE_BUILD_TYPE=Debug for pip (the
@@ -24,12 +27,14 @@ import re
 import shlex
 import subprocess
 import sysconfig
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SERVER_PASSWORD, conan_home, make_venv, ok, run, script
+from conftest import ROOT, SERVER_PASSWORD, conan_home, free_port, make_venv, ok, run, script
+from test_platform_plans import actionlint_exe
 from test_sbom import check_package
 
 from opend_build import sbom
@@ -39,9 +44,14 @@ README = ROOT / "README.md"
 SDK_EXAMPLE = "/path/FTAPI4CPP_9.4.5418.zip"
 APP_EXAMPLE = "path/to/my_app"
 REDIS_EXAMPLE = "redis://cache.internal:6379"
+STANDIN_PORT_EXAMPLE = "11111"
+# The default output folder the README names, and the one the driver writes until one folder per
+# configuration lands (then only the first remains).
+DEFAULT_OUT = "FTAPI4CPP-linux-x86_64-gcc-protobuf3.5.1-release"
+BACKGROUND = re.compile(r"^(?P<command>.*?)\s+&(?:\s+#.*)?$")  # `cmd &` or `cmd &  # comment`
 
 # Sections whose shell blocks the suite runs, and lines it cannot run here, with why.
-RUN = ("Quick start", "CMake", "Conan 2", "pip", "Compiler cache (teams, CI fleets)")
+RUN = ("Quick start", "Your first program", "CMake", "Conan 2", "pip", "Compiler cache (teams, CI fleets)")
 NOT_RUN = {
     "python tests/run.py": "the README's test command is the command running this suite",
 }
@@ -88,19 +98,47 @@ def block_env(venv_bin: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent), **extra}
 
 
+def start_background(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A README line ending in `&`, started as bash would, once its first line of output came
+    (a server listening), at most a minute later."""
+    proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
+    reader.start()
+    reader.join(60)
+    if not first or not first[0]:
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"`{command}` printed nothing within a minute:\n{err[-4000:]}")
+    return proc
+
+
 def run_block(section: str, cwd: Path, env: dict[str, str], put: dict[str, Path | str]) -> list[str]:
-    """Run the section's shell block line by line; the output of each line."""
+    """Run the section's shell block line by line; the output of each line (of a background line:
+    all it printed, once the block is done and it is stopped)."""
     block = shell_block(section)
-    outputs = []
-    for line in commands(block):
-        if line in NOT_RUN:
-            continue
-        command = line
-        for example, value in put.items():
-            command = command.replace(example, shlex.quote(str(value)) if isinstance(value, Path) else value)
-        r = subprocess.run(["bash", "-c", f"set -eo pipefail\n{command}"], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
-        assert r.returncode == 0, f"README.md:{block.line} ({section}) failed with {r.returncode}: {line}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-        outputs.append(r.stdout + r.stderr)
+    outputs: list[str] = []
+    background: list[tuple[int, subprocess.Popen[str]]] = []
+    try:
+        for line in commands(block):
+            if line in NOT_RUN:
+                continue
+            command = line
+            for example, value in put.items():
+                command = command.replace(example, shlex.quote(str(value)) if isinstance(value, Path) else value)
+            if m := BACKGROUND.match(command):
+                background.append((len(outputs), start_background(m.group("command"), cwd, env)))
+                outputs.append("")
+                continue
+            r = subprocess.run(["bash", "-c", f"set -eo pipefail\n{command}"], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+            assert r.returncode == 0, f"README.md:{block.line} ({section}) failed with {r.returncode}: {line}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+            outputs.append(r.stdout + r.stderr)
+    finally:
+        for n, proc in background:
+            if proc.poll() is None:
+                proc.terminate()
+            out, err = proc.communicate(timeout=30)
+            outputs[n] = out + err
     return outputs
 
 
@@ -151,27 +189,67 @@ def test_workflow_runs_the_readme_commands() -> None:
 # --- Quick start and CMake -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QuickStart:
+    folder: Path  # the project's folder, where the README's commands run
+    env: dict[str, str]  # the user's shell after the Quick start: its venv first on PATH
+
+
 @pytest.fixture(scope="session")
-def quick_start(project_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def quick_start(project_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> QuickStart:
     """The Quick start's first command, in a venv of its own, from the project's folder."""
-    venv_bin = make_venv(tmp_path_factory.mktemp("venv") / "quick start", system_site=True)
-    run_block("Quick start", project_copy, block_env(venv_bin), {})
-    return project_copy
+    env = block_env(make_venv(tmp_path_factory.mktemp("venv") / "quick start", system_site=True))
+    run_block("Quick start", project_copy, env, {})
+    return QuickStart(project_copy, env)
 
 
-def test_quick_start_builds_the_default(quick_start: Path) -> None:
-    out = quick_start / "out" / "FTAPI4CPP-linux-x86_64-gcc-protobuf3.5.1-release"
+def test_quick_start_builds_the_default(quick_start: QuickStart) -> None:
+    out = quick_start.folder / "out" / DEFAULT_OUT
+    assert DEFAULT_OUT in README.read_text(encoding="utf-8")
     manifest = json.loads((out / "build-manifest.json").read_text())
-    assert manifest["build_type"] == "Release"
+    assert manifest["build_type"] == "Release" and manifest["channel"]["kind"] == "open"
     assert (out / "Bin/Linux/libFTAPIProto.a").is_file() and (out / "lib/cmake/FTAPI/FTAPIConfig.cmake").is_file()
+    assert (out / "Bin/Linux/libFTAPIChannel.so").is_file()
     assert len(list((out / "Include/Proto").glob("*.pb.h"))) == 184
 
 
-def test_cmake_block_builds_a_consumer(quick_start: Path, tmp_path: Path) -> None:
+def test_first_program_connects_to_the_standin(quick_start: QuickStart) -> None:
+    """The README's first program as a stranger runs it after the Quick start: examples/connect
+    built against the output, the stand-in OpenD started, the program connected."""
+    outputs = run_block("Your first program", quick_start.folder, quick_start.env, {STANDIN_PORT_EXAMPLE: str(free_port())})
+    connected, standin = outputs[-1], outputs[1]
+    assert re.search(r"^connected: connID [1-9]\d* to 127\.0\.0\.1:\d+$", connected, re.M), connected
+    assert "GetGlobalState: serverVer 1001, qotLogined 1" in connected, connected
+    assert standin.splitlines()[0].startswith("stand-in OpenD (a test double, not OpenD) on 127.0.0.1:"), standin
+    # what the README shows is what the program prints, but for the connection id and the port
+    (shown,) = [b for b in readme_blocks(README.read_text(encoding="utf-8")) if b.section == "Your first program" and b.lang == ""]
+    mask = lambda text: re.sub(r"connID \d+ to 127\.0\.0\.1:\d+", "connID N to 127.0.0.1:PORT", text).strip()  # noqa: E731
+    assert mask("\n".join(shown.lines)) == mask(connected)
+
+
+def test_cmake_block_builds_a_consumer(quick_start: QuickStart, tmp_path: Path) -> None:
     app = my_app(tmp_path / "my app")
-    run_block("CMake", quick_start, block_env(Path(sysconfig.get_path("scripts"))), {APP_EXAMPLE: app})
-    r = run([str(quick_start / "build" / "my_app")])
+    run_block("CMake", quick_start.folder, block_env(Path(sysconfig.get_path("scripts"))), {APP_EXAMPLE: app})
+    r = run([str(quick_start.folder / "build" / "my_app" / "my_app")])
     assert "round-trip ok" in ok(r)
+
+
+# --- CI -------------------------------------------------------------------------------------------
+
+
+def test_ci_block_is_a_workflow_for_the_users_repository(tmp_path: Path) -> None:
+    """The CI section's YAML is a whole workflow: actionlint accepts it, and its first step checks
+    out the user's own repository (the project that the last step builds against the SDK)."""
+    (block,) = [b for b in readme_blocks(README.read_text(encoding="utf-8")) if b.section == "CI" and b.lang == "yaml"]
+    workflow = tmp_path / ".github" / "workflows" / "build.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("\n".join(block.lines) + "\n")
+    r = subprocess.run([str(actionlint_exe()), str(workflow)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = [line.strip() for line in block.lines if re.match(r"^\s+- (uses|run):", line)]
+    assert steps[0].split("#")[0].strip() == "- uses: actions/checkout@v5", steps  # no `repository:`: the user's
+    assert any("repository: opend-build/opend-build" in line for line in block.lines)
+    assert steps[-1].startswith("- run: cmake -S . -B build")
 
 
 # --- Conan ----------------------------------------------------------------------------------------

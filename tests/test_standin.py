@@ -1,4 +1,4 @@
-"""The stand-in OpenD (tests/opend_standin.py) against the vendor's official Python client,
+"""The stand-in OpenD (src/opend_build/standin.py) against the vendor's official Python client,
 futu-api 10.11.7108, and against raw sockets for what that client cannot observe quickly.
 
 The official client never runs inside the pytest process: importing it starts a logger that
@@ -26,9 +26,11 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import opend_standin as st  # noqa: E402
+from conftest import ROOT  # noqa: E402  (loads this checkout's package)
 
-STANDIN = HERE / "opend_standin.py"
+from opend_build import standin as st  # noqa: E402
+
+STANDIN = ROOT / "src" / "opend_build" / "standin.py"
 CHILD_TIMEOUT = 40  # seconds; the slowest scenario (delay-reply) needs about 14; a broken InitConnect makes the
 # synchronous constructor retry for ever, and this bounds it
 AES_LENGTHS = (0, 1, 15, 16, 17, 100)
@@ -697,6 +699,15 @@ def test_cli_refuses_a_non_loopback_host(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stdout == "" and "loopback" in proc.stderr
     proc = subprocess.run([sys.executable, str(STANDIN), "--fault", "nonsense", "--lifetime", "2"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_cli_says_it_is_a_test_double() -> None:
+    """Users run it in their own CI: its help and its first line say it is not OpenD."""
+    help_text = subprocess.run([sys.executable, str(STANDIN), "--help"], capture_output=True, text=True, timeout=30)
+    assert help_text.returncode == 0 and "a test double, not OpenD" in help_text.stdout
+    proc = subprocess.run([sys.executable, str(STANDIN), "--port", "0", "--lifetime", "0.5"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and proc.stdout.startswith("port=") and proc.stdout.count("\n") == 1
+    assert proc.stderr.splitlines()[0].startswith("stand-in OpenD (a test double, not OpenD) on 127.0.0.1:")
 
 
 def test_cli_lifetime_ends_the_server_with_a_client_still_connected(tmp_path: Path) -> None:

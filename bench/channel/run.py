@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Our channel (channel/, C API) against the vendor's official Python client (futu-api), on loopback,
 both talking to the same stand-in OpenD: the native one (bench/channel/standin/opend_standin.cpp, the
-default) or the Python one (tests/opend_standin.py). A benchmark, not a test.
+default) or the Python one (src/opend_build/standin.py). A benchmark, not a test.
 
     python bench/channel/run.py                  # plain and encrypted, about 1.5-2 minutes on 2 cores
     python bench/channel/run.py --quick          # small counts: checks the harness in ~20 s
@@ -50,11 +50,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-import opend_standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
+import build  # noqa: E402
 
-PY_STANDIN = ROOT / "tests" / "opend_standin.py"
+build.load(ROOT)  # this checkout's package, even when an editable install of another one is active
+
+from opend_build import standin as st  # noqa: E402  (imports futu's generated messages, never the futu package)
+
+PY_STANDIN = ROOT / "src" / "opend_build" / "standin.py"
 PY_CLIENT = HERE / "py_client.py"
 RESULTS = ROOT / "bench" / "results" / "channel.json"
 GGS_BODY = bytes.fromhex("0a020800")  # GetGlobalState Request{c2s{userID=0}}
@@ -97,7 +101,7 @@ def build(folder: Path) -> tuple[Path, Path, Path]:
 # --- the stand-in ----------------------------------------------------------------------------------
 
 class Server:
-    """A stand-in as a child process, the native one (its executable given) or tests/opend_standin.py:
+    """A stand-in as a child process, the native one (its executable given) or src/opend_build/standin.py:
     both take the same arguments, print "port=N", log one JSON object per connection and leave after
     max_conns connections or lifetime."""
 
@@ -445,7 +449,7 @@ def main() -> int:
                    help="also run the Python client with a handler that only counts (default on)")
     p.add_argument("--no-encrypted", action="store_true")
     p.add_argument("--server", choices=("native", "python"), default="native",
-                   help="the stand-in OpenD: bench/channel/standin (C++, default) or tests/opend_standin.py")
+                   help="the stand-in OpenD: bench/channel/standin (C++, default) or src/opend_build/standin.py")
     p.add_argument("--quick", action="store_true", help="N=200, M=2000, one repeat")
     p.add_argument("--build-dir", type=Path, default=ROOT / "build" / "bench-channel")
     p.add_argument("--out", type=Path, default=RESULTS)

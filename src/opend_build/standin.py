@@ -1,4 +1,5 @@
-"""A stand-in OpenD for tests: a loopback TCP server speaking the OpenD wire protocol.
+"""A stand-in OpenD: a test double, not OpenD. A loopback TCP server speaking the OpenD wire protocol,
+for tests and CI (yours too): no account, no market data, scripted answers.
 
 It is trusted because the vendor's own Python client (futu-api 10.11.7108) passes its scenarios
 (tests/test_standin.py); the open C++ channel is then pointed at the same server.
@@ -14,10 +15,10 @@ packet, PKCS#7) when the reply carries one, else "FTAES-ECB" (zero padding, then
 plaintext tail whose last byte is the plaintext length mod 16).
 
 Script use (the C++ tests rely on this exactly):
-    python tests/opend_standin.py [--host 127.0.0.1] [--port 0] [--rsa-key PEM_FILE]
+    python -m opend_build.standin [--host 127.0.0.1] [--port 0] [--rsa-key PEM_FILE]
         [--aes cbc|ecb] [--fault NAME]... [--push-notify] [--push-burst M] [--max-conns N] [--lifetime S]
         [--log FILE]
-prints exactly one line "port=<N>" on stdout, serves until --max-conns connections (default 4)
+prints one line on stderr saying it is a test double, and exactly one line "port=<N>" on stdout; serves until --max-conns connections (default 4)
 have come and gone or --lifetime seconds (default 60) have passed, then exits 0. --log FILE
 gets one JSON object per line for every connection when it ends.
 
@@ -44,10 +45,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
+import importlib.metadata
 import ipaddress
 import json
-import os
 import secrets
 import socket
 import string
@@ -79,6 +79,7 @@ REJECT_MSG = "stand-in: InitConnect rejected (fault reject-init)"
 # (ignore-sub: no reply at all) or with the market closed (no-push: subscribed, nothing pushed)
 SUB_REJECT_MSG = "stand-in: no quote right for this security (fault reject-sub)"
 NOTIFY_DESC = "stand-in notify"
+LABEL = "stand-in OpenD (a test double, not OpenD)"
 
 SERVER_VER = 1001
 SERVER_BUILD_NO = 7108
@@ -89,11 +90,20 @@ MARKET_STATES = {"marketHK": 5, "marketUS": 11, "marketSH": 5, "marketSZ": 5, "m
 
 # --- the vendor's generated messages ----------------------------------------------------------
 
+CLIENT = "futu-api"  # the official client's distribution, whose generated messages the stand-in encodes with
+
+
 def _load_pb() -> dict[str, Any]:
-    spec = importlib.util.find_spec("futu")  # locates the package without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("futu-api is needed (pip install futu-api==10.11.7108): the stand-in encodes with its generated messages")
-    pb_dir = os.path.join(list(spec.submodule_search_locations)[0], "common", "pb")
+    """The client's generated modules, found through its distribution's file list: its package's
+    __init__ never runs."""
+    try:
+        dist = importlib.metadata.distribution(CLIENT)
+    except importlib.metadata.PackageNotFoundError:
+        raise ImportError(f"{CLIENT} is needed (pip install {CLIENT}==10.11.7108): the stand-in encodes with its generated messages") from None
+    found = [f for f in dist.files or () if f.name == "InitConnect_pb2.py"]
+    if not found:
+        raise ImportError(f"{CLIENT} carries no InitConnect_pb2.py: reinstall it (pip install --force-reinstall {CLIENT}==10.11.7108)")
+    pb_dir = str(dist.locate_file(found[0].parent))
     if pb_dir not in sys.path:
         sys.path.append(pb_dir)  # the generated files import each other by top-level name
     names = ("InitConnect", "GetGlobalState", "KeepAlive", "Notify", "Qot_Sub", "Qot_UpdateBasicQot", "Common")
@@ -670,7 +680,8 @@ class StandIn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="A stand-in OpenD on loopback, for tests.")
+    p = argparse.ArgumentParser(prog="python -m opend_build.standin",
+                                description=f"{LABEL}: serves the OpenD wire protocol on loopback for tests and CI, then exits by itself.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--rsa-key", metavar="PEM_FILE", help="the RSA private key (PKCS#1 or PKCS#8 PEM) shared with the client")
@@ -693,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
             pem = f.read()
     server = StandIn(rsa_key_pem=pem, aes=a.aes, faults=a.fault, push_notify=a.push_notify, lifetime=a.lifetime, host=host,
                      port=a.port, max_conns=a.max_conns, log=a.log, push_burst=a.push_burst)
+    sys.stderr.write(f"{LABEL} on {host}:{server.port}: exits after {a.max_conns} connections or {a.lifetime:g} s\n")
+    sys.stderr.flush()
     sys.stdout.write(f"port={server.port}\n")
     sys.stdout.flush()
     server.serve()
