@@ -7,7 +7,11 @@ another HOME, another umask and another clock than the session's build: `faketim
 libfaketime) moves its clock 400 days on (Debug) or 3 years on (Release), so anything that writes
 the time or the date into an output (__DATE__ in a source, a tool stamping what it writes) shows
 as a difference, not only what changes from one minute to the next. In Debug one file was edited
-after the build, and the rebuild must name it and nothing else; in Release every file must match."""
+after the build, and the rebuild must name it and nothing else; in Release every file must match.
+
+The default inputs are built again, in Debug, from a copy of the checkout at another path with
+another venv (its own interpreter, CMake and Ninja), HOME (so another cache: nothing is shared),
+umask and output folder, and every file must equal the session's default build's."""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Built, run_driver, suite_args
+from conftest import ROOT, Built, copy_project, make_venv, run_driver, suite_args
+
+from opend_build import sources, tools
 
 
 def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,3 +89,58 @@ def test_verify_reproduce_says_why_a_package_managers_tree_cannot_be_rebuilt(tmp
     r = run_driver("verify", "--reproduce", "--out", str(tmp_path))
     assert r.returncode == 13, r.output
     assert "configure without the driver" in r.stderr and "python build.py" in r.stderr
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def venv_with_own_tools(path: Path) -> Path:
+    """A venv at `path` that sees this environment's packages but has CMake and Ninja of its own
+    (this environment's PyPI packages, hard-linked or copied into it), so the driver runs with an
+    interpreter, a cmake and a ninja at other paths than the session's. Its python."""
+    import cmake
+
+    bin_dir = make_venv(path, system_site=True)
+    site_of = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site = Path(subprocess.run([str(bin_dir / "python"), "-c", site_of], capture_output=True, text=True, check=True).stdout.strip())
+    here = Path(cmake.__file__).resolve().parents[1]
+    for folder in [here / "cmake", *here.glob("cmake-*.dist-info")]:
+        shutil.copytree(folder, site / folder.name, copy_function=_link_or_copy)
+    _link_or_copy(tools.ninja(os.environ), str(bin_dir / "ninja"))
+    where = "import os, cmake, ninja; print(cmake.CMAKE_BIN_DIR); print(ninja.BIN_DIR)"
+    found = subprocess.run([str(bin_dir / "python"), "-c", where], capture_output=True, text=True, check=True).stdout.split()
+    assert all(f.startswith(str(path)) for f in found), found  # the venv's own tools, not the session's
+    return bin_dir / "python"
+
+
+def digests(root: Path) -> dict[str, str]:
+    """Every file under `root` (symbolic links by their target) -> its sha256."""
+    return {p.relative_to(root).as_posix(): (f"link to {os.readlink(p)}" if p.is_symlink() else sources.sha256_file(p))
+            for p in root.rglob("*") if p.is_symlink() or p.is_file()}
+
+
+def test_two_clones_at_other_paths_build_byte_identical_outputs(default_futu: Built, tmp_path: Path) -> None:
+    clone = copy_project(tmp_path / "另一个 clone" / "opend-build")
+    python = venv_with_own_tools(tmp_path / "other venv")
+    home = tmp_path / "other home"
+    downloads = sources.cache_root(os.environ) / "downloads"  # verified against their pins on use: saves the network
+    shutil.copytree(downloads, home / ".cache" / "opend-build" / "downloads", ignore=shutil.ignore_patterns("*.part-*"))
+    out = tmp_path / "elsewhere" / "FTAPI4CPP"
+    env = {**os.environ, "HOME": str(home)}
+    for name in ("OPEND_BUILD_CACHE", "XDG_CACHE_HOME", "OPEND_BUILD_CMAKE"):
+        env.pop(name, None)
+    cmd = [str(python), str(clone / "build.py"), *suite_args(("--os", "linux", "--out", str(out)))]
+    r = subprocess.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", *cmd], cwd=clone, env=env, capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert any((home / ".cache" / "opend-build" / "build").iterdir())  # built in its own cache, under its HOME
+    ours, theirs = digests(default_futu.out), digests(out)
+    for needed in ("build-manifest.json", "sbom.spdx.json", "sbom.cdx.json"):
+        assert needed in ours, sorted(ours)[:20]
+    for folder in ("Bin/", "Include/", "lib/"):
+        assert any(p.startswith(folder) for p in ours), folder
+    assert sorted(set(ours) ^ set(theirs)) == []
+    differ = sorted(p for p in ours if ours[p] != theirs[p])
+    assert differ == [], f"{len(differ)} of {len(ours)} files differ: {differ[:20]}"
