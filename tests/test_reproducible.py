@@ -22,9 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Built, copy_project, make_venv, run_driver, suite_args
+import pytest
+from conftest import ROOT, Built, make_venv, run_driver, suite_args
 
-from opend_build import sources, tools
+from opend_build import sources, tools, verify
 
 
 def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,7 +124,7 @@ def digests(root: Path) -> dict[str, str]:
 
 
 def test_two_clones_at_other_paths_build_byte_identical_outputs(default_futu: Built, tmp_path: Path) -> None:
-    clone = copy_project(tmp_path / "另一个 clone" / "opend-build")
+    clone = verify.copy_checkout(ROOT, tmp_path / "另一个 clone" / "opend-build")  # the working tree, as verify --from-clone copies it
     python = venv_with_own_tools(tmp_path / "other venv")
     home = tmp_path / "other home"
     downloads = sources.cache_root(os.environ) / "downloads"  # verified against their pins on use: saves the network
@@ -144,3 +145,92 @@ def test_two_clones_at_other_paths_build_byte_identical_outputs(default_futu: Bu
     assert sorted(set(ours) ^ set(theirs)) == []
     differ = sorted(p for p in ours if ours[p] != theirs[p])
     assert differ == [], f"{len(differ)} of {len(ours)} files differ: {differ[:20]}"
+
+
+def _remapped(path: Path, maps: list[tuple[str, str]]) -> str:
+    """What GCC writes for `path` given -ffile-prefix-map=FROM=TO in this order: the last map that matches."""
+    for folder, name in reversed(maps):
+        if str(path).startswith(folder):
+            return name + str(path)[len(folder):]
+    return str(path)
+
+
+def _maps(plan, phase: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    configure = next(s for s in plan.steps if s.phase == phase and s.kind == "configure")
+    (entry,) = [a for a in configure.argv if a.startswith("-DOPEND_PATH_MAPS=")]
+    return [tuple(m.split("=", 1)) for m in entry.split("=", 1)[1].split(";")]  # type: ignore[misc]
+
+
+def test_every_folder_that_differs_between_checkouts_gets_a_fixed_name() -> None:
+    """Two checkouts with their caches and tools elsewhere (one cache inside its checkout, so the
+    order of the maps matters): whatever a compile reads from the checkout, the cache, protobuf's
+    source or either build folder (named by a hash of those paths) is named the same in both, and
+    the manifest's flags name no such path."""
+    from opend_build import options
+    from opend_build.inputs import resolve
+    from opend_build.plan import Tools, make_plan, mapped
+    from opend_build.platforms import Toolchain
+
+    gcc = Toolchain(os="linux", compiler="gcc", cxx="/usr/bin/g++", version="12.2.0", bin_dir="Bin/Linux")
+
+    def plan_for(project: str, cache: str, tools_at: str, *argv: str):  # type: ignore[no-untyped-def]
+        opts = options.parse(["--os", "linux", *argv])
+        return make_plan(opts, gcc, resolve(opts, os.environ), Path(cache), Tools(f"{tools_at}/cmake", f"{tools_at}/ninja"), Path("/w"), project=Path(project))
+
+    a = plan_for("/home/a/src/opend-build", "/home/a/.cache/opend-build", "/home/a/venv/bin")
+    b = plan_for("/srv/b 2/opend-build", "/srv/b 2/opend-build/.cache", "/opt/v")
+    assert a.sdk_build.name != b.sdk_build.name and a.protobuf_build.name != b.protobuf_build.name  # keyed by those paths
+    seen = []
+    for p, project in ((a, Path("/home/a/src/opend-build")), (b, Path("/srv/b 2/opend-build"))):
+        sdk, pb = _maps(p, "sdk"), _maps(p, "protobuf")
+        assert sdk == [tuple(m) for m in p.path_maps]  # what the manifest's flags are mapped with
+        src = p.inputs.protobuf.src / "google" / "protobuf" / "message.cc"
+        names = [_remapped(p.sdk_build / "generated" / "Qot_Sub.pb.cc", sdk), _remapped(p.protobuf_build / "prefix" / "include" / "x.h", sdk),
+                 _remapped(project / "channel" / "src" / "channel.cpp", sdk), _remapped(p.sdk_build.parent / "other", sdk),
+                 _remapped(src, sdk), _remapped(p.protobuf_build / "tree" / "x.cc", pb), _remapped(src, pb)]
+        assert all(n.startswith("/opend-build/") for n in names), names
+        seen.append(names)
+        flags = [mapped(f"-ffile-prefix-map={folder}={name}", p.path_maps) for folder, name in p.path_maps]
+        assert not any(folder in f for f in flags for folder, _ in p.path_maps), flags
+    assert seen[0] == seen[1], seen
+    assert seen[0][:3] == ["/opend-build/build/sdk/generated/Qot_Sub.pb.cc", "/opend-build/build/protobuf/prefix/include/x.h",
+                           "/opend-build/src/channel/src/channel.cpp"]
+    # protobuf's build folder is shared by every SDK build of its source and toolchain: its maps name no SDK's folder
+    moomoo = plan_for("/home/a/src/opend-build", "/home/a/.cache/opend-build", "/home/a/venv/bin", "--brand", "moomoo")
+    assert _maps(moomoo, "protobuf") == _maps(a, "protobuf") and moomoo.sdk_build != a.sdk_build
+
+
+def test_from_clone_is_for_verify_reproduce() -> None:
+    from opend_build import options
+    from opend_build.errors import UsageError
+
+    assert options.parse(["verify", "--reproduce", "--from-clone"]).from_clone
+    for argv in (["verify", "--from-clone"], ["--os", "linux", "--from-clone"]):
+        with pytest.raises(UsageError, match="--from-clone is for verify --reproduce"):
+            options.parse(argv)
+    assert verify.driver(Path("/c/opend-build")) == [sys.executable, "/c/opend-build/build.py"]
+    assert verify.driver(None) == [sys.executable, "-m", "opend_build"]
+
+
+def test_a_clone_is_the_working_tree_as_git_lists_it(tmp_path: Path) -> None:
+    """verify --from-clone (and this suite) copy what git lists: committed files as they are now,
+    new files git does not ignore; not what it ignores, not a file deleted since, not .git."""
+    from opend_build.errors import VerifyError
+
+    repo = tmp_path / "repo"
+    (repo / "cmake").mkdir(parents=True)
+    for name, text in ((".gitignore", "out/\n"), ("kept.txt", "committed\n"), ("gone.txt", "x\n"), ("cmake/a.cmake", "a\n")):
+        (repo / name).write_text(text)
+    for args in (("init", "-q"), ("add", "."), ("commit", "-qm", "c")):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True)
+    (repo / "kept.txt").write_text("edited, not committed\n")
+    (repo / "gone.txt").unlink()
+    (repo / "new.txt").write_text("new\n")
+    (repo / "out").mkdir()
+    (repo / "out" / "libbuilt.a").write_text("built\n")
+    dest = verify.copy_checkout(repo, tmp_path / "a clone" / "elsewhere")
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == [".gitignore", "cmake/a.cmake", "kept.txt", "new.txt"]
+    assert (dest / "kept.txt").read_text() == "edited, not committed\n"
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(VerifyError, match="git cannot list the files"):
+        verify.copy_checkout(tmp_path / "plain", tmp_path / "nowhere")

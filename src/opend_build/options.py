@@ -91,6 +91,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--rsa-key", "verify --opend: PEM file of the RSA key OpenD is configured with (encrypts)", "FILE", kind="path", group="verify"),
     Opt("--reproduce", "verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file", kind="flag",
         group="verify"),
+    Opt("--from-clone", "verify --reproduce: rebuild from a copy of this checkout at another path (the files git lists, uncommitted changes "
+        "included), so the outputs are shown not to depend on where the checkout is", kind="flag", group="verify"),
 )
 
 
@@ -150,9 +152,9 @@ def synopsis() -> str:
         lines.append(f"{' '.join(items)}  ({ {'linux': 'Linux', 'macos': 'macOS', 'windows': 'Windows'}[os_name] })")
     lines += line([shown(o) for o in OPTIONS if o.group in ("run", "last")])
     verify = [o for o in OPTIONS if o.group == "verify"]
-    opend, key, again = verify
+    opend, key, again, clone = verify
     lines_out = [lines[0], *(pad + x for x in lines[1:])]
-    lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] | {again.flag}]")
+    lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] | {again.flag} [{clone.flag}]]")
     return "\n".join(lines_out)
 
 
@@ -190,6 +192,8 @@ def build(command: str, values: Mapping[str, object]) -> Options:
             raise UsageError(f"{o.flag} {value} does not apply to --os {target}", f"use {' or '.join(allowed)}")
     if (v["opend"] or v["rsa_key"] or v["reproduce"]) and command != "verify":
         raise UsageError("--opend, --rsa-key and --reproduce are for 'verify'", "python build.py verify [--opend HOST:PORT [--rsa-key FILE] | --reproduce]")
+    if v["from_clone"] and not v["reproduce"]:
+        raise UsageError("--from-clone is for verify --reproduce", "python build.py verify --reproduce --from-clone --out OUT")
     toolchain_file = v["toolchain_file"]
     if isinstance(toolchain_file, Path) and not toolchain_file.is_file():
         raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
@@ -224,6 +228,7 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         opend=v["opend"],  # type: ignore[arg-type]
         rsa_key=v["rsa_key"],  # type: ignore[arg-type]
         reproduce=bool(v["reproduce"]),
+        from_clone=bool(v["from_clone"]),
         toolchain_file=toolchain_file,  # type: ignore[arg-type]
     )
 

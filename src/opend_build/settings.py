@@ -40,4 +40,5 @@ class Options:
     opend: str | None = None  # verify: HOST:PORT of an OpenD to connect to
     rsa_key: Path | None = None  # verify --opend: the PEM file of the RSA key OpenD uses
     reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
+    from_clone: bool = False  # verify --reproduce: rebuild from a copy of the checkout at another path
     toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)
