@@ -7,7 +7,8 @@ another HOME, another umask and another clock than the session's build: `faketim
 libfaketime) moves its clock 400 days on (Debug) or 3 years on (Release), so anything that writes
 the time or the date into an output (__DATE__ in a source, a tool stamping what it writes) shows
 as a difference, not only what changes from one minute to the next. In Debug one file was edited
-after the build, and the rebuild must name it and nothing else; in Release every file must match.
+after the build, and the rebuild must name it and nothing else; in Release every file must match,
+and the Release rebuild runs from a copy of the checkout at another path (--from-clone).
 
 The default inputs are built again, in Debug, from a copy of the checkout at another path with
 another venv (its own interpreter, CMake and Ninja), HOME (so another cache: nothing is shared),
@@ -28,8 +29,8 @@ from conftest import ROOT, Built, make_venv, run_driver, suite_args
 from opend_build import sources, tools, verify
 
 
-def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`verify --reproduce --out OUT` under HOME, umask and a clock `clock` ahead (faketime's
+def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] | None = None, *more: str) -> subprocess.CompletedProcess[str]:
+    """`verify --reproduce --out OUT [MORE]` under HOME, umask and a clock `clock` ahead (faketime's
     offset: "+400d"). Files keep the kernel's times (NO_FAKE_STAT: with stat() faked too, Ninja sees
     CMake's files forever newer than its manifest and regenerates until it gives up) and monotonic
     clocks stay real (timeouts and lock waits keep their meaning)."""
@@ -39,7 +40,7 @@ def rebuild(out: Path, home: Path, umask: str, clock: str, env: dict[str, str] |
     full = {**os.environ, **(env or {}), "HOME": str(home), "DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1"}
     full.pop("OPEND_BUILD_CACHE", None)  # the rebuild makes its own fresh cache anyway
     full.pop("SOURCE_DATE_EPOCH", None)  # the manifest says which one the build had
-    cmd = [faketime, "-f", clock, sys.executable, str(ROOT / "build.py"), *suite_args(("verify", "--reproduce", "--out", str(out)))]
+    cmd = [faketime, "-f", clock, sys.executable, str(ROOT / "build.py"), *suite_args(("verify", "--reproduce", "--out", str(out), *more))]
     return subprocess.run(["sh", "-c", f'umask {umask} && exec "$@"', "sh", *cmd], capture_output=True, text=True, env=full, timeout=1800)
 
 
@@ -55,13 +56,15 @@ def test_verify_reproduce_rebuilds_byte_for_byte_and_names_an_edited_file(small_
     assert "1 of " in r.stderr and "files do not reproduce" in r.stderr
 
 
-def test_release_rebuilds_byte_for_byte(small_release: Built, tmp_path: Path) -> None:
+def test_release_rebuilds_byte_for_byte_from_another_clone(small_release: Built, tmp_path: Path) -> None:
     """The Release output, rebuilt with the same CMake (Debian's 3.2x) under umask 027 and a clock
-    three years on: every file, libraries, protoc, headers and the CMake package, is identical."""
+    three years on, from a copy of the checkout at another path (--from-clone): every file,
+    libraries, protoc, headers and the CMake package, is identical."""
     recorded = small_release.out / "build-manifest.json"
     before = recorded.read_bytes()
-    r = rebuild(small_release.out, tmp_path / "third home", "027", "+1096d", env={"OPEND_BUILD_CMAKE": str(shutil.which("cmake", path="/usr/bin"))})
+    r = rebuild(small_release.out, tmp_path / "third home", "027", "+1096d", {"OPEND_BUILD_CMAKE": str(shutil.which("cmake", path="/usr/bin"))}, "--from-clone")
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "in a fresh cache from a copy of the checkout at " in r.stdout, r.stdout
     assert "files rebuilt byte for byte from the recorded inputs" in r.stdout, r.stdout
     n = int(r.stdout.split("verify: ok: all ")[1].split()[0])
     assert n >= 20 and recorded.read_bytes() == before  # the rebuild went elsewhere: the output is untouched
