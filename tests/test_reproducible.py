@@ -115,7 +115,7 @@ def venv_with_own_tools(path: Path) -> Path:
         shutil.copytree(folder, site / folder.name, copy_function=_link_or_copy)
     _link_or_copy(tools.ninja(os.environ), str(bin_dir / "ninja"))
     where = "import os, cmake, ninja; print(cmake.CMAKE_BIN_DIR); print(ninja.BIN_DIR)"
-    found = subprocess.run([str(bin_dir / "python"), "-c", where], capture_output=True, text=True, check=True).stdout.split()
+    found = subprocess.run([str(bin_dir / "python"), "-c", where], capture_output=True, text=True, check=True).stdout.splitlines()
     assert all(f.startswith(str(path)) for f in found), found  # the venv's own tools, not the session's
     return bin_dir / "python"
 
