@@ -26,7 +26,7 @@ build.load(ROOT)  # this checkout's package, even when an editable install of an
 
 import sdkfactory  # noqa: E402
 
-from opend_build import runner, sdk, sources, tools  # noqa: E402
+from opend_build import runner, sdk, sources, tools, verify  # noqa: E402
 
 OFFLINE = {"OPEND_BUILD_INDEX_URL": "http://127.0.0.1:9/simple"}  # any download attempt fails
 
@@ -401,14 +401,7 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's files (tracked or new, not ignored) in a folder of their own: Conan, pip and the
     README's recipes build from it, so the checkout is never written, and a file missing from the
     recipe's exports would show."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
-    dest = tmp_path_factory.mktemp("project") / "opend build"
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    return dest
+    return verify.copy_checkout(ROOT, tmp_path_factory.mktemp("project") / "opend build")
 
 
 @pytest.fixture(scope="session")

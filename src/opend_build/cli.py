@@ -156,7 +156,7 @@ def run_verify(options: Options, env: Mapping[str, str]) -> int:
     if not (out / manifest.NAME).is_file():
         raise UsageError(f"{out} holds no opend-build output ({manifest.NAME} missing)", "build first, or point --out at a built folder")
     if options.reproduce:
-        verify.reproduce(out, env)
+        verify.reproduce(out, env, from_clone=options.from_clone)
     elif options.opend:
         verify.connect(out, options.opend, options.rsa_key, env, None if options.no_subscribe else options.security or verify.DEFAULT_SECURITY)
     else:

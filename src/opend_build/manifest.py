@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from . import __version__, elf, file_api, sbom
+from .plan import mapped
 
 NAME = "build-manifest.json"
 
@@ -39,15 +40,18 @@ def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: i
     # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
     data = describe(plan.inputs, plan.os, plan.build_type, build_dir, out_dir, {"compiler": plan.toolchain.compiler, **_arch(plan.toolchain)},
                     {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
-                     "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target)
+                     "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target, plan.path_maps)
     # Which configuration made it (the default folder's name): a build of another one refuses to publish over it.
     return {**data, "configuration": plan.configuration}
 
 
 def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: Path,  # type: ignore[no-untyped-def]
-             toolchain: dict[str, object], reproducibility: dict[str, object], deployment_target: str = "") -> dict[str, object]:
+             toolchain: dict[str, object], reproducibility: dict[str, object], deployment_target: str = "",
+             maps: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
     """The manifest of the install tree `out_dir`, made from `inputs` in `build_dir`: the driver's
-    build (`build`), or `cmake --install` of a configure without the driver (pip, Conan)."""
+    build (`build`), or `cmake --install` of a configure without the driver (pip, Conan). The
+    compile flags are recorded with the folders of `maps` (the plan's) under their fixed names, so
+    the manifest, like the objects, does not say where the checkout, cache or build folders were."""
     files = [{"path": f"Include/{e['path']}", "sha256": e["sha256"]} for e in _tree(build_dir / "Include")]
     for src in (inputs.source_dir, inputs.channel_source_dir):
         if src is not None:
@@ -64,13 +68,18 @@ def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: 
         "os": target_os,
         "build_type": build_type,
         "inputs": {**inputs.record, "protobuf_source": inputs.protobuf.identity, "files": files},
-        "toolchain": {**toolchain, **file_api.toolchain_facts(build_dir, "opend_sdk")},
+        "toolchain": {**toolchain, **_mapped_flags(file_api.toolchain_facts(build_dir, "opend_sdk"), maps)},
         "channel": channel_record(out_dir, inputs.lib, outputs, inputs.channel, inputs.channel_why),
         "linked": linked(out_dir, inputs.lib),
         "runs_on": runs_on(target_os, out_dir, [str(o["path"]) for o in outputs], str(toolchain.get("arch") or ""), deployment_target),
         "reproducibility": reproducibility,
         "outputs": outputs,
     }
+
+
+def _mapped_flags(facts: dict[str, object], maps: tuple[tuple[str, str], ...]) -> dict[str, object]:
+    flags = facts.get("flags")
+    return {**facts, "flags": [mapped(f, maps) for f in flags]} if isinstance(flags, list) else facts
 
 
 def _usage(out_dir: Path, lib: str) -> dict[str, object]:

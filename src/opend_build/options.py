@@ -107,6 +107,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--no-subscribe", "verify --opend: connect and ask GetGlobalState only, no subscription", kind="flag", group="verify"),
     Opt("--reproduce", "verify: rebuild the output from the inputs its manifest records, in a fresh cache, and compare every file", kind="flag",
         group="verify"),
+    Opt("--from-clone", "verify --reproduce: rebuild from a copy of this checkout at another path (the files git lists, uncommitted changes "
+        "included), so the outputs are shown not to depend on where the checkout is", kind="flag", group="verify"),
 )
 
 
@@ -167,10 +169,10 @@ def synopsis() -> str:
         lines.append(f"{' '.join(items)}  ({ {'linux': 'Linux', 'macos': 'macOS', 'windows': 'Windows'}[os_name] })")
     lines += line([shown(o) for o in OPTIONS if o.group in ("run", "last")])
     verify = [o for o in OPTIONS if o.group == "verify"]
-    opend, key, sec, nosub, again = verify
+    opend, key, sec, nosub, again, clone = verify
     lines_out = [lines[0], *(pad + x for x in lines[1:])]
     lines_out.append(f"python build.py verify [--out DIR] [{opend.flag} {opend.metavar} [{key.flag} {key.metavar}] "
-                     f"[{sec.flag} {sec.metavar} | {nosub.flag}] | {again.flag}]")
+                     f"[{sec.flag} {sec.metavar} | {nosub.flag}] | {again.flag} [{clone.flag}]]")
     return "\n".join(lines_out)
 
 
@@ -211,9 +213,9 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         allowed = takes[o.flag]
         if allowed is not None and str(value) not in allowed:
             raise UsageError(f"{o.flag} {value} does not apply to --os {target}", f"use {' or '.join(allowed)}")
-    if (v["opend"] or v["rsa_key"] or v["reproduce"] or v["security"] or v["no_subscribe"]) and command != "verify":
-        raise UsageError("--opend, --rsa-key, --security, --no-subscribe and --reproduce are for 'verify'",
-                         "python build.py verify [--opend HOST:PORT [--rsa-key FILE] [--security MARKET.CODE | --no-subscribe] | --reproduce]")
+    if (v["opend"] or v["rsa_key"] or v["reproduce"] or v["from_clone"] or v["security"] or v["no_subscribe"]) and command != "verify":
+        raise UsageError("--opend, --rsa-key, --security, --no-subscribe, --reproduce and --from-clone are for 'verify'",
+                         "python build.py verify [--opend HOST:PORT [--rsa-key FILE] [--security MARKET.CODE | --no-subscribe] | --reproduce [--from-clone]]")
     if (v["security"] or v["no_subscribe"]) and not v["opend"]:
         raise UsageError("--security and --no-subscribe are for 'verify --opend HOST:PORT'", "add --opend HOST:PORT, or drop them")
     if v["security"] and v["no_subscribe"]:
@@ -222,6 +224,8 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         from .verify import security
 
         security(str(v["security"]))  # refused here, before anything is built
+    if v["from_clone"] and not v["reproduce"]:
+        raise UsageError("--from-clone is for verify --reproduce", "python build.py verify --reproduce --from-clone --out OUT")
     toolchain_file = v["toolchain_file"]
     if isinstance(toolchain_file, Path) and not toolchain_file.is_file():
         raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
@@ -258,6 +262,7 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         reproduce=bool(v["reproduce"]),
         security=v["security"],  # type: ignore[arg-type]
         no_subscribe=bool(v["no_subscribe"]),
+        from_clone=bool(v["from_clone"]),
         toolchain_file=toolchain_file,  # type: ignore[arg-type]
     )
 

@@ -21,7 +21,7 @@ from .settings import Options
 from .sources import project_root
 from .steps import CONFIGURE_READS, Action, Published, Step, action_step, configure_step
 
-__all__ = ["Plan", "Step", "Tools", "configuration", "default_out", "make_plan", "staging_for"]
+__all__ = ["Plan", "Step", "Tools", "configuration", "default_out", "make_plan", "mapped", "path_maps", "staging_for"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Plan:
     host_protobuf_build: Path | None = None  # cross builds: protobuf built for the build machine (its protoc generates the code)
     probes: tuple[str, ...] = ()  # the processes planning started to look at this machine (host.Probe)
     pause_before: str = ""  # OPEND_BUILD_PAUSE_BEFORE=<phase>:<file> of the environment: the test suite's fault hook
+    path_maps: tuple[tuple[str, str], ...] = ()  # each folder whose path could reach the SDK's objects -> its fixed name (path_maps)
 
     @property
     def host_protoc(self) -> Path | None:
@@ -177,6 +178,20 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
+def path_maps(folders: Mapping[Path, str]) -> tuple[tuple[str, str], ...]:
+    """-ffile-prefix-map pairs (folder, fixed name), a folder inside another after it: GCC applies
+    the last map that matches (Clang the longest), so a build folder inside the cache, or a cache
+    inside the checkout, gets its own name either way."""
+    return tuple(sorted(((str(f), name) for f, name in folders.items()), key=lambda m: len(m[0])))
+
+
+def mapped(text: str, maps: tuple[tuple[str, str], ...]) -> str:
+    """`text` (a flag) with each mapped folder's path written as its fixed name, as the objects see it."""
+    for folder, name in reversed(maps):
+        text = text.replace(folder, name)
+    return text
+
+
 def default_out(lib: str, target_os: str, arch: str, toolchain: str, protobuf: str, build_type: str, channel: str = "") -> Path:
     """out/<Lib>4CPP-<os>-<arch>-<toolchain>-protobuf<version>-<build type>[-channel-<kind>]: one
     folder per configuration, named by what changes the binary interface (see `toolchain_tag`); the
@@ -255,13 +270,30 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     pb_prefix = pb_build / "prefix"
     step_env = toolchain.env
     common = ["-G", toolchain.generator, f"-DCMAKE_BUILD_TYPE={options.build_type}", *toolchain.cmake_args]
+    # Where the cache, this checkout, the sources and the build folders are (their names carry a
+    # hash of the checkout's and CMake's paths) never reaches the outputs: each is mapped to a fixed
+    # name. A protobuf build folder is shared by every SDK build of its source and toolchain, so its
+    # maps name only what its key covers. Not with sccache: the maps name the cache's path, which
+    # would enter every cache key and keep two build roots from sharing hits (sccache's base
+    # folders strip paths, not flags); objects shared through the cache are identical anyway.
+    shared = {cache: "/opend-build/cache", project: "/opend-build/src",
+              **{d: f"/opend-build/{what}-src" for d, what in ((pb.src, "protobuf"), (pb.abseil, "abseil"), (pb.utf8_range, "utf8_range")) if d}}
+    sdk_maps = path_maps({**shared, **({inputs.include_dir.parent: "/opend-build/sdk-src"} if inputs.include_dir else {}),
+                          pb_build: "/opend-build/build/protobuf", sdk_build: "/opend-build/build/sdk"})
+
+    def maps_entry(maps: tuple[tuple[str, str], ...]) -> str:
+        return "" if options.cache == "sccache" else ";".join(f"{folder}={name}" for folder, name in maps)
+
+    def pb_maps(build: Path) -> str:
+        return f"-DOPEND_PATH_MAPS={maps_entry(path_maps({**shared, build: '/opend-build/build/protobuf'}))}"
+
     cache_env: tuple[tuple[str, str], ...] = ()
     if options.cache == "sccache":
         # Paths under these folders leave the cache key (the longest that matches), so machines
         # whose home, checkout or tools sit elsewhere - and whose build folders are therefore
         # named differently - share hits.
-        bases = [sdk_build, pb_build, cache, project, *([inputs.include_dir.parent] if inputs.include_dir else []), *([pb.src] if pb.src else []), *([pb.abseil] if pb.abseil else [])]
-        cache_env = compiler_cache.server_env(sdk_key, list(dict.fromkeys(bases)), options.os, Path(env_in.get("TMPDIR") or "/tmp"))
+        bases = [Path(folder) for folder, _ in reversed(sdk_maps)]  # the folders the maps name
+        cache_env = compiler_cache.server_env(sdk_key, bases, options.os, Path(env_in.get("TMPDIR") or "/tmp"))
         step_env = step_env + cache_env
         common.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={tools.sccache}")
     if toolchain.generator == "Ninja":
@@ -274,17 +306,13 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
     steps: list[Step] = list(inputs.prepare)
     if cache_env:
         steps.append(action_step("cache", "start this build's sccache server (one a killed run left is stopped first)", Action.SCCACHE_START, env=cache_env, sccache=tools.sccache))
-    # Where the cache and this checkout are never reaches the outputs: their paths are mapped out.
-    # Not with sccache: the mapping names the cache's path, which would enter every cache key and
-    # keep two build roots from sharing hits (sccache's base folders strip paths, not flags);
-    # objects shared through the cache are identical anyway.
-    path_maps = "" if options.cache == "sccache" else f"{cache}=/opend-build/cache;{project}=/opend-build/src"
-    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir, "OPEND_PATH_MAPS": path_maps}
+
+    entries = {**cmake_entries(inputs), "OPEND_BIN_DIR": toolchain.bin_dir, "OPEND_CHANNEL_DIR": toolchain.channel_dir, "OPEND_PATH_MAPS": maps_entry(sdk_maps)}
     if pb.provider == "build":
         # Built once per source and toolchain into a prefix that every SDK build of both shares.
         pb_tree = str(pb_build / "tree")
         pb_defs = [f"-D{k}={entries[k]}" for k in ("OPEND_PROTOBUF_SOURCE_DIR", "OPEND_ABSEIL_SOURCE_DIR", "OPEND_UTF8_RANGE_SOURCE_DIR", "OPEND_CXX_STANDARD",
-                                                   "OPEND_PROTOBUF_VERSION", "OPEND_PATH_MAPS")]
+                                                   "OPEND_PROTOBUF_VERSION")]
         if host_pb_build is not None:
             assert toolchain.host is not None
             host = toolchain.host
@@ -293,7 +321,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
             host_env = host.env + cache_env
             steps += [
                 configure_step("protobuf", f"configure protobuf for this machine ({host.arch}: the protoc that generates the code)",
-                               (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs), host_env, host_tree, reads),
+                               (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", host_tree, *host_common, *pb_defs, pb_maps(host_pb_build)), host_env, host_tree, reads),
                 Step("protobuf", f"build protobuf for {host.arch}", "build", (cmake, "--build", host_tree, *config_args, "--parallel", jobs), host_env + PROGRESS,
                      build_dir=host_tree),
                 Step("protobuf", f"install protobuf for {host.arch} into its shared prefix", "command",
@@ -302,7 +330,7 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         target = f" for {toolchain.target}" if host_pb_build is not None else ""
         steps += [
             configure_step("protobuf", f"configure protobuf{target} (libprotobuf, protoc with the C++ generator)",
-                           (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs), step_env, pb_tree, reads),
+                           (cmake, "-S", str(project / "cmake" / "protobuf"), "-B", pb_tree, *common, *pb_defs, pb_maps(pb_build)), step_env, pb_tree, reads),
             Step("protobuf", f"build protobuf{target}", "build", (cmake, "--build", pb_tree, *config_args, "--parallel", jobs), step_env + PROGRESS, build_dir=pb_tree),
             Step("protobuf", f"install protobuf{target} into the shared prefix", "command", (cmake, "--install", pb_tree, *config_args, "--prefix", str(pb_prefix)), step_env),
         ]
@@ -354,4 +382,5 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         host_protobuf_build=host_pb_build,
         probes=probes,
         pause_before=env_in.get("OPEND_BUILD_PAUSE_BEFORE", ""),
+        path_maps=sdk_maps,
     )

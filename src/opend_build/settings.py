@@ -42,4 +42,5 @@ class Options:
     reproduce: bool = False  # verify: rebuild the output from its recorded inputs and compare every file
     security: str | None = None  # verify --opend: MARKET.CODE to subscribe to (None: HK.00700)
     no_subscribe: bool = False  # verify --opend: InitConnect and GetGlobalState only
+    from_clone: bool = False  # verify --reproduce: rebuild from a copy of the checkout at another path
     toolchain_file: Path | None = None  # Linux: the user's CMake toolchain file (a cross build)

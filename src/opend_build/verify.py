@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -271,11 +272,31 @@ def _message_class(descriptor: Any) -> Any:
 
 
 
-def _driver() -> list[str]:
-    """How to run this very driver in a child process: this checkout's build.py (which loads the
-    package by path), or the installed package."""
-    checkout = Path(__file__).resolve().parents[2] / "build.py"
-    return [sys.executable, str(checkout)] if checkout.is_file() else [sys.executable, "-m", "opend_build"]
+def checkout() -> Path | None:
+    """The checkout this driver runs from (its build.py beside src/), or None for an installed package."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "build.py").is_file() else None
+
+
+def driver(root: Path | None) -> list[str]:
+    """How to run the driver in a child process: the build.py of the checkout `root` (which loads
+    its own package by path), or the installed package."""
+    return [sys.executable, str(root / "build.py")] if root is not None else [sys.executable, "-m", "opend_build"]
+
+
+def copy_checkout(root: Path, dest: Path) -> Path:
+    """The files git lists in the checkout `root` (tracked, and new ones it does not ignore), as
+    they are in the working tree, copied to `dest`: a clone of what is checked out, uncommitted
+    changes included, at another path. `dest`."""
+    r = host.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=root)
+    if r.returncode != 0:
+        raise VerifyError(f"--from-clone: git cannot list the files of {root} ({(r.stderr.strip().splitlines() or ['no output'])[-1]})",
+                          "run it from a git clone of opend-build, with git installed")
+    for rel in filter(None, r.stdout.split("\0")):
+        if (root / rel).is_file():  # a tracked file deleted in the working tree is not copied
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, dest / rel)
+    return dest
 
 
 def differences_from(recorded: dict[str, str], out: Path, rebuilt: dict[str, str]) -> list[str]:
@@ -297,11 +318,11 @@ def differences_from(recorded: dict[str, str], out: Path, rebuilt: dict[str, str
     return found
 
 
-def reproduce(out: Path, env: Mapping[str, str], say=print) -> int:  # type: ignore[no-untyped-def]
+def reproduce(out: Path, env: Mapping[str, str], say=print, from_clone: bool = False) -> int:  # type: ignore[no-untyped-def]
     """`verify --reproduce`: build the output's inputs again, as its manifest records them, in a
-    fresh cache and output folder, and compare every file. The number of files compared."""
-    import shutil
-
+    fresh cache and output folder, and compare every file. `from_clone`: the rebuild runs from a
+    copy of this checkout at another path, so a difference that follows the checkout's place
+    shows. The number of files compared."""
     from .sources import cache_root
 
     manifest = json.loads((out / "build-manifest.json").read_text(encoding="utf-8"))
@@ -314,8 +335,15 @@ def reproduce(out: Path, env: Mapping[str, str], say=print) -> int:  # type: ign
         raise VerifyError(f"{out} was built by an opend-build that did not record how to reproduce it", "build it again with this version")
     if not repro.get("path_maps"):
         raise VerifyError(f"{out} was built with --cache sccache, whose objects keep their build paths", "build without --cache to reproduce")
+    root = checkout()
+    if from_clone and root is None:
+        raise VerifyError("--from-clone copies the checkout the driver runs from, and this one is an installed package",
+                          "run python build.py verify --reproduce --from-clone from a git clone of opend-build")
     with tempfile.TemporaryDirectory(prefix="opend-reproduce-") as tmp:
         cache, again = Path(tmp) / "cache", Path(tmp) / "out"
+        if from_clone:
+            assert root is not None
+            root = copy_checkout(root, Path(tmp) / "clone" / "opend-build")
         downloads = cache_root(env) / "downloads"
         if downloads.is_dir():  # verified against their pins on use: the rebuild needs no network for them
             shutil.copytree(downloads, cache / "downloads", ignore=shutil.ignore_patterns("*.part-*"))
@@ -323,9 +351,9 @@ def reproduce(out: Path, env: Mapping[str, str], say=print) -> int:  # type: ign
         again_env.pop("SOURCE_DATE_EPOCH", None)
         if repro.get("source_date_epoch"):
             again_env["SOURCE_DATE_EPOCH"] = str(repro["source_date_epoch"])
-        argv = [*_driver(), *repro["argv"], "--out", str(again)]
-        say(f"verify: rebuilding in a fresh cache: {' '.join(repro['argv'])}")
-        r = host.run(argv, env=again_env)
+        argv = [*driver(root), *repro["argv"], "--out", str(again)]
+        say(f"verify: rebuilding in a fresh cache{f' from a copy of the checkout at {root}' if from_clone else ''}: {' '.join(repro['argv'])}")
+        r = host.run(argv, env=again_env, cwd=root if from_clone else None)
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["no output"])[0]
             raise VerifyError(f"the rebuild failed (exit {r.returncode}): {last}", "run the same build by hand to see why")
