@@ -213,8 +213,10 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         allowed = takes[o.flag]
         if allowed is not None and str(value) not in allowed:
             raise UsageError(f"{o.flag} {value} does not apply to --os {target}", f"use {' or '.join(allowed)}")
-    if (v["opend"] or v["rsa_key"] or v["reproduce"] or v["from_clone"] or v["security"] or v["no_subscribe"]) and command != "verify":
-        raise UsageError("--opend, --rsa-key, --security, --no-subscribe, --reproduce and --from-clone are for 'verify'",
+    if v["from_clone"] and not v["reproduce"]:
+        raise UsageError("--from-clone is for verify --reproduce", "python build.py verify --reproduce --from-clone --out OUT")
+    if (v["opend"] or v["rsa_key"] or v["reproduce"] or v["security"] or v["no_subscribe"]) and command != "verify":
+        raise UsageError("--opend, --rsa-key, --security, --no-subscribe and --reproduce are for 'verify'",
                          "python build.py verify [--opend HOST:PORT [--rsa-key FILE] [--security MARKET.CODE | --no-subscribe] | --reproduce [--from-clone]]")
     if (v["security"] or v["no_subscribe"]) and not v["opend"]:
         raise UsageError("--security and --no-subscribe are for 'verify --opend HOST:PORT'", "add --opend HOST:PORT, or drop them")
@@ -224,8 +226,6 @@ def build(command: str, values: Mapping[str, object]) -> Options:
         from .verify import security
 
         security(str(v["security"]))  # refused here, before anything is built
-    if v["from_clone"] and not v["reproduce"]:
-        raise UsageError("--from-clone is for verify --reproduce", "python build.py verify --reproduce --from-clone --out OUT")
     toolchain_file = v["toolchain_file"]
     if isinstance(toolchain_file, Path) and not toolchain_file.is_file():
         raise UsageError(f"--toolchain-file {toolchain_file}: no such file", "pass the path of a CMake toolchain file")
