@@ -47,7 +47,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+import build  # noqa: E402
+
+build.load(ROOT)  # this checkout's package, even when an editable install of another one is active
 
 from opend_build import archives, errors, runner, sources, tools  # noqa: E402
 from opend_build.sdk import BRANDS, DEFAULT_BRAND, import_closure, open_sdk  # noqa: E402
