@@ -118,15 +118,16 @@ write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Config
   VERSION "${_version}" COMPATIBILITY AnyNewerVersion)
 # The C++ standard consumers compile with at least (the protobuf's headers need it), on the
 # package's targets: the config includes it, and Conan's CMakeDeps, whose targets are its own,
-# includes it as a build module.
-file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Standard.cmake"
+# includes it as a build module. Written only when its text changes (a reconfigure after an edit
+# leaves it, and so the installed copy, as it was).
+file(CONFIGURE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${OPEND_LIB}Standard.cmake" CONTENT
 "foreach(_opend_target IN ITEMS ${OPEND_LIB}::${OPEND_LIB} ${OPEND_LIB}::protobuf)
   if(TARGET \${_opend_target})
     set_property(TARGET \${_opend_target} APPEND PROPERTY INTERFACE_COMPILE_FEATURES cxx_std_${OPEND_CXX_STANDARD})
   endif()
 endforeach()
 unset(_opend_target)
-")
+" @ONLY)
 # The same usage facts for other package managers (Conan's package_info reads them), as JSON.
 set(_json_list "")
 foreach(_var IN ITEMS OPEND_THIRD_PARTY OPEND_THIRD_PARTY_LIBS OPEND_PROTOBUF_SYSTEM_LIBS OPEND_CHANNEL_STATIC_LIBS)

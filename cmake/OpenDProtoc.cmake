@@ -51,8 +51,23 @@ endfunction()
 # percent); a file larger than the budget compiles alone. Batching saves the per-file cost of
 # protobuf's templates (a third of the CPU); the budget bounds what an edit recompiles: the edited
 # file plus at most budget_kb of neighbours, never a neighbour such as Qot_StockScreen.pb.cc.
+#
+# Code from protoc 3.20 on defines two file-level statics under the same names in every .pb.cc,
+# `schemas` and `file_default_instances` (the only names two of the 184 default files share in one
+# translation unit, checked with all of them in one). Around each include of a batch they are
+# renamed after CMake's per-file id (a hash of the path relative to the build folder, so the bytes
+# do not follow the checkout); protobuf's header that declares DescriptorTable::schemas comes first,
+# so its member keeps its name. The names are internal (static), so the objects' external symbols
+# are the same as when each file compiles alone.
 function(opend_unity_batches target proto_dir protos sources max_files budget_kb)
-  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+  set(_before "#include <google/protobuf/generated_message_reflection.h>\n#define OPEND_UNITY_PASTE(a, b) a##_##b\n#define OPEND_UNITY_NAME(a, b) OPEND_UNITY_PASTE(a, b)")
+  set(_after "")
+  foreach(_name IN ITEMS schemas file_default_instances)
+    string(APPEND _before "\n#define ${_name} OPEND_UNITY_NAME(${_name}, OPEND_UNITY_ID)")
+    string(APPEND _after "#undef ${_name}\n")
+  endforeach()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP UNITY_BUILD_UNIQUE_ID OPEND_UNITY_ID
+    UNITY_BUILD_CODE_BEFORE_INCLUDE "${_before}" UNITY_BUILD_CODE_AFTER_INCLUDE "${_after}")
   set(_batch 0)
   set(_files 0)
   set(_kb 0)

@@ -32,7 +32,7 @@ def test_dry_run_states_every_skip_and_check(tmp_path: Path) -> None:
     assert r.returncode == 0, r.output
     out = r.stdout
     assert out.count(f"({Configured.text})") == 2  # protobuf's and the SDK's configure
-    assert out.count(f"({Published.text})") == 3  # install, write the manifest, publish
+    assert out.count(f"({Published.text})") == 5  # link the output into staging, install, prune, write the manifest, publish
     for needle in ("  out: ", "else exit 2 before anything runs", "  locks: ", "  log: ", "skipped when the cached download matches its sha256",
                    "  probes run: ", "  before the steps: what an interrupted run left is recovered", "  publish record: ",
                    "a CMake File API query is placed in its build folder first", "NINJA_STATUS="):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,34 @@ def test_system_protobuf_links_one_runtime(small_system: Built, tmp_path: Path) 
     assert [line.split()[0] for line in libs.splitlines() if "libprotobuf" in line] == ["libprotobuf.so.32"]
     assert "google::protobuf::MessageLite::ParseFromString" not in nm_defined(exe)
     assert "3005001" not in (out / "Include/Proto/Qot_Sub.pb.h").read_text()
+
+
+def test_system_protobuf_code_shares_unity_batches(open_inputs: dict[str, Path], work: Path, tmp_path: Path) -> None:
+    """protoc 3.21's code defines `schemas` and `file_default_instances` in every .pb.cc: renamed
+    around each include, small files share a batch (four here: one unit, not four) and the
+    library defines the same external symbols as the files compiled one by one."""
+    import sdkfactory
+
+    sdk = sdkfactory.make_sdk(work / "sdk-batched", "futu", open_inputs["futu"], None, version="9.4.5418", with_src=False,
+                              only=["Common.proto", "KeepAlive.proto", "Verification.proto", "InitConnect.proto"])
+    out = work / "out" / "system-batched"
+    r = must_build("--os", "linux", "--sdk", str(sdk), "--protobuf", "system", "--out", str(out), summary=tmp_path / "s.json")
+    assert r.summary is not None
+    build = Path(str(r.summary["log"]).removesuffix(".log"))
+    batches = sorted(re.findall(r'#include ".*/Proto/(\w+)\.pb\.cc"', f.read_text()) for f in (build / "CMakeFiles/opend_sdk.dir/Unity").glob("unity_*.cxx"))
+    assert batches == [["Common", "InitConnect", "KeepAlive", "Verification"]], batches
+    gen = build / "generated/Proto"
+    alone = ""
+    for stem in batches[0]:
+        obj = tmp_path / f"{stem}.o"
+        ok(run(["c++", "-std=gnu++11", "-c", "-I", str(gen), str(gen / f"{stem}.pb.cc"), "-o", str(obj)]))
+        alone += nm_defined(obj)
+
+    def external(nm: str) -> set[str]:
+        return {line.split(" ", 2)[2] for line in nm.splitlines() if line[17:19] in ("T ", "D ", "R ", "B ", "V ", "W ")}
+
+    ours = external(nm_defined(out / "Bin/Linux/libFTAPIProto.a"))
+    assert external(alone) == ours and any("descriptor_table_InitConnect_2eproto" in s for s in ours)
 
 
 def test_system_protobuf_output_verifies(small_system: Built) -> None:

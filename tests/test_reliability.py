@@ -186,7 +186,9 @@ def test_full_disk_keeps_previous_output(small_built: Built, small_sdk: Path, tm
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 4 * 1024 * 1024}", "tmpfs", str(disk)], check=True)
     try:
         out = disk / "out"
-        shutil.copytree(small_built.out, out)
+        # copied without their mtimes: the install finds none of them up to date and writes every
+        # file anew beside the output's (staging's links to them do not save the space)
+        shutil.copytree(small_built.out, out, copy_function=shutil.copy)
         before = snapshot(out)
         r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--out", str(out))
         assert r.returncode == 11, r.output
@@ -217,3 +219,22 @@ def test_import_cycle_is_reported(open_inputs, protobuf_tarball: Path, tmp_path:
     r = run_driver("--os", "linux", "--sdk", str(sdk), "--out", str(tmp_path / "out"))
     assert r.returncode == 5, r.output
     assert "Cycle" in r.stderr and ".proto" in r.stderr and "Traceback" not in r.output
+
+
+def test_staging_keeps_only_what_the_install_laid_out(tmp_path: Path) -> None:
+    """Staging starts as links to the output's files; a file the install no longer lays out (a
+    .proto removed from the SDK, say) leaves it, and the manifest's own files are never linked."""
+    from opend_build import runner
+
+    out, staging, build = tmp_path / "out", tmp_path / ".out.staging", tmp_path / "build"
+    for rel in ("Include/Proto/A.pb.h", "Include/Proto/Gone.pb.h", "build-manifest.json", "sbom.spdx.json"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(rel)
+    runner._act_link_out(str(out), str(staging))
+    assert sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()) == ["Include/Proto/A.pb.h", "Include/Proto/Gone.pb.h"]
+    assert (staging / "Include/Proto/A.pb.h").stat().st_ino == (out / "Include/Proto/A.pb.h").stat().st_ino
+    build.mkdir()
+    (build / "install_manifest.txt").write_text(f"{staging / 'Include/Proto/A.pb.h'}\n{staging / 'lib/New.cmake'}\n")
+    runner._act_prune_staging(str(staging), str(build))
+    assert sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")) == ["Include", "Include/Proto", "Include/Proto/A.pb.h"]
+    assert (out / "Include/Proto/Gone.pb.h").read_text() == "Include/Proto/Gone.pb.h"  # the output itself is untouched

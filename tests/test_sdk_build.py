@@ -98,8 +98,15 @@ def test_incremental_rebuilds_only_what_depends(futu_sdk: Path, sdk_futu: Built,
     expected = _import_graph_dependents(copy / "Include/Proto", "Qot_Sub.proto")
     text = (copy / "Include/Proto/Qot_Sub.proto").read_text(encoding="utf-8")
     (copy / "Include/Proto/Qot_Sub.proto").write_text(text.replace("message S2C\n{\n", "message S2C\n{\n\toptional int32 opendTestField = 99;\n"), encoding="utf-8")
+    inodes = {f.relative_to(out).as_posix(): f.stat().st_ino for f in out.rglob("*") if f.is_file()}
     edited = must_build(*args, summary=tmp_path / "3.json").summary["phases"]["sdk"]  # type: ignore[index]
     assert edited["generated"] == len(expected)
+    # the install replaced what changed and kept the rest (hard links from the previous output)
+    replaced = sorted(rel for rel, ino in inodes.items() if (out / rel).stat().st_ino != ino)
+    assert replaced == ["Bin/Linux/libFTAPI.a", "Include/Proto/Qot_Sub.pb.cc", "Include/Proto/Qot_Sub.pb.h", "Include/Proto/Qot_Sub.proto",
+                        "build-manifest.json", "sbom.cdx.json", "sbom.spdx.json"], replaced
+    outputs = json.loads((out / "build-manifest.json").read_text())["outputs"]
+    assert all(hashlib.sha256((out / o["path"]).read_bytes()).hexdigest() == o["sha256"] for o in outputs) and len(outputs) == len(inodes) - 3
     # nothing imports Qot_Sub: one translation unit (the unity batch holding Qot_Sub.pb.cc) plus
     # the two SDK sources that include Qot_Sub.pb.h through <Lib>.h
     assert expected == {"Qot_Sub.proto"}

@@ -23,31 +23,55 @@ def _digests(path: Path) -> tuple[str, str]:
     return h256.hexdigest(), h1.hexdigest()
 
 
-def _tree(root: Path) -> list[dict[str, object]]:
+def _tree(root: Path, known: dict[str, dict[str, object]] | None = None) -> list[dict[str, object]]:
+    """Every file under `root` with its digests; those of `known` (by path) are taken as they are."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for f in sorted(filenames):
             p = Path(dirpath) / f
             rel = p.relative_to(root).as_posix()
-            if rel != NAME and not rel.startswith(sbom.PREFIX):
+            if rel in (known or {}):
+                out.append((known or {})[rel])
+            elif rel != NAME and not rel.startswith(sbom.PREFIX):
                 sha256, sha1 = _digests(p)
                 out.append({"path": rel, "sha256": sha256, "sha1": sha1, "size": p.stat().st_size})
     return out
+
+
+def unchanged(published: Path, staging: Path) -> dict[str, dict[str, object]]:
+    """The published output's manifest entries for the files staging still shares with it (the
+    same inode: the install found them up to date) that were not written after that manifest:
+    their digests stand, so an edit hashes only what it changed."""
+    try:
+        written = (published / NAME).stat().st_mtime_ns
+        entries = json.loads((published / NAME).read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    kept: dict[str, dict[str, object]] = {}
+    for e in entries:
+        try:
+            a, b = (published / e["path"]).stat(), (staging / e["path"]).stat()
+        except (OSError, KeyError, TypeError):
+            continue
+        if (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev) and a.st_size == e.get("size") and a.st_mtime_ns <= written and {"sha256", "sha1"} <= set(e):
+            kept[e["path"]] = e
+    return kept
 
 
 def build(plan, build_dir: Path, out_dir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
     # What `verify --reproduce` needs: the arguments, the date, and that build paths are mapped out.
     data = describe(plan.inputs, plan.os, plan.build_type, build_dir, out_dir, {"compiler": plan.toolchain.compiler, **_arch(plan.toolchain)},
                     {"argv": list(plan.reproduce), "source_date_epoch": plan.source_date_epoch or None,
-                     "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target, plan.path_maps)
+                     "path_maps": not plan.sccache, "toolchain_key": plan.toolchain.key()}, plan.toolchain.deployment_target,
+                    maps=plan.path_maps, known=unchanged(plan.out, out_dir))
     # Which configuration made it (the default folder's name): a build of another one refuses to publish over it.
     return {**data, "configuration": plan.configuration}
 
 
 def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: Path,  # type: ignore[no-untyped-def]
              toolchain: dict[str, object], reproducibility: dict[str, object], deployment_target: str = "",
-             maps: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
+             maps: tuple[tuple[str, str], ...] = (), known: dict[str, dict[str, object]] | None = None) -> dict[str, object]:
     """The manifest of the install tree `out_dir`, made from `inputs` in `build_dir`: the driver's
     build (`build`), or `cmake --install` of a configure without the driver (pip, Conan). The
     compile flags are recorded with the folders of `maps` (the plan's) under their fixed names, so
@@ -57,7 +81,7 @@ def describe(inputs, target_os: str, build_type: str, build_dir: Path, out_dir: 
         if src is not None:
             files += [{"path": f"Src/{src.name}/{e['path']}", "sha256": e["sha256"]} for e in _tree(src)]
     version_file = build_dir / "generated" / "protobuf-version.txt"
-    outputs = _tree(out_dir)
+    outputs = _tree(out_dir, known)
     return {
         "manifest_version": 1,
         "tool": {"name": "opend-build", "version": __version__},

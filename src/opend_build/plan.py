@@ -348,7 +348,9 @@ def make_plan(options: Options, toolchain: Toolchain, inputs: Inputs, cache: Pat
         Step("sdk", "generate protocol classes and compile the library", "build", (cmake, "--build", str(sdk_build), *config_args, "--parallel", jobs), step_env + PROGRESS,
              build_dir=str(sdk_build)),
         *([action_step("cache", "compiler cache statistics", Action.SCCACHE_STATS, env=cache_env, sccache=tools.sccache)] if cache_env else []),
+        action_step("install", f"hard-link {out.name}'s files into staging (the install replaces what changed)", Action.LINK_OUT, published, out=out, staging=staging),
         Step("install", "install into staging", "command", (cmake, "--install", str(sdk_build), *config_args, "--prefix", str(staging)), step_env, skip_when=published),
+        action_step("install", "remove from staging what the install did not lay out", Action.PRUNE_STAGING, published, staging=staging, build=sdk_build),
         action_step("install", "write build-manifest.json", Action.MANIFEST, published, dir=staging, build=sdk_build),
         action_step("publish", f"replace {out.name} atomically", Action.PUBLISH, published, staging=staging, out=out),
     ]

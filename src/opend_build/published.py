@@ -1,7 +1,9 @@
 """The publish record: what lets a no-op run leave the output alone.
 
-Installing copies the whole output (70 MB for futu's 184 files) into a staging folder and swaps
-it in; when nothing was rebuilt that is most of a no-op run. After each publish the runner
+Installing lays the whole output (70 MB for futu's 184 files) out in a staging folder and swaps
+it in (staging starts as hard links to the output's files, so only what changed is copied, but
+every file is still listed, compared and described); when nothing was rebuilt that is most of a
+no-op run. After each publish the runner
 records, in the SDK's build folder, the state the output was made from and the size and mtime
 of every file in it. The next run skips install and publish when both still hold: no edge ran
 in the build folders since (Ninja logs every edge it runs, a reconfigure included), their CMake

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import archives, compiler_cache, file_api, host, locks, manifest, protobuf_src, published, sources
+from . import archives, compiler_cache, file_api, host, locks, manifest, protobuf_src, published, sbom, sources
 from .diagnose import diagnose
 from .errors import DiskError, ToolchainError, UsageError
 from .plan import Plan, old_for
@@ -164,6 +164,48 @@ def other_configuration(out: Path, configuration: str) -> str:
     except (OSError, ValueError, AttributeError):
         return ""
     return theirs if configuration and theirs and theirs != configuration else ""
+
+
+def _described(rel: str) -> bool:
+    """The files the manifest step writes afresh in staging (never linked: it writes in place)."""
+    return rel == manifest.NAME or rel.startswith(sbom.PREFIX)
+
+
+def _act_link_out(out: str, staging: str) -> None:
+    """Staging starts as hard links to the output's files, so `cmake --install` finds the files it
+    laid out last time up to date (same mtime) and copies only what changed. CMake unlinks a file
+    before it writes it, so the published output is never written through a link; the manifest's
+    files are not linked because the manifest step rewrites them in place."""
+    o, s = Path(out), Path(staging)
+    if not o.is_dir():
+        return
+    for dirpath, _dirs, files in os.walk(o):
+        for f in files:
+            src = Path(dirpath) / f
+            rel = src.relative_to(o).as_posix()
+            if _described(rel) or src.is_symlink() or not src.is_file():
+                continue
+            dest = s / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, dest)
+            except OSError:
+                return  # no hard links here (another file system, say): the install copies the rest
+
+
+def _act_prune_staging(staging: str, build: str) -> None:
+    """Remove from staging the linked files the install did not lay out this time (install_manifest.txt)."""
+    s = Path(staging)
+    installed = {Path(line).relative_to(s).as_posix() for line in (Path(build) / "install_manifest.txt").read_text(encoding="utf-8").splitlines()
+                 if line and Path(line).is_relative_to(s)}
+    for dirpath, dirs, files in os.walk(s, topdown=False):
+        for f in files:
+            p = Path(dirpath) / f
+            rel = p.relative_to(s).as_posix()
+            if rel not in installed and not _described(rel):
+                p.unlink()
+        if not dirs and not any(Path(dirpath).iterdir()):
+            Path(dirpath).rmdir()
 
 
 def _act_publish(staging: str, out: str) -> None:
@@ -486,6 +528,8 @@ ACTIONS: dict[Action, Handler] = {
     Action.REMEMBER: _plain(sources.remember),
     Action.SCCACHE_START: _do_sccache_start,
     Action.SCCACHE_STATS: _do_sccache_stats,
+    Action.LINK_OUT: _plain(_act_link_out),
+    Action.PRUNE_STAGING: _plain(_act_prune_staging),
     Action.MANIFEST: _do_manifest,
     Action.PUBLISH: _plain(_act_publish),
     Action.CLEAR_QUARANTINE: _do_clear_quarantine,

@@ -24,6 +24,8 @@ class Action(enum.Enum):
     REMEMBER = "remember"  # digests planning computed, into the cache's memo (planning itself writes nothing)
     SCCACHE_START = "sccache_start"
     SCCACHE_STATS = "sccache_stats"
+    LINK_OUT = "link_out"  # the output's files, hard-linked into staging: the install then copies only what changed
+    PRUNE_STAGING = "prune_staging"  # what the install no longer lays out leaves staging
     MANIFEST = "manifest"  # build-manifest.json into the staging folder
     PUBLISH = "publish"  # staging replaces the output in one rename
     CLEAR_QUARANTINE = "clear_quarantine"  # macOS: the vendor's FAQ
