@@ -26,7 +26,7 @@ def plan_for(*argv: str, cwd: Path = Path("/work")):  # type: ignore[no-untyped-
 
 def test_default_plan_steps_in_order() -> None:
     plan = plan_for()
-    assert [s.phase for s in plan.steps] == ["inputs"] * 4 + ["protobuf"] * 3 + ["sdk"] * 2 + ["install"] * 2 + ["publish"]
+    assert [s.phase for s in plan.steps] == ["inputs"] * 4 + ["protobuf"] * 3 + ["sdk"] * 2 + ["install"] * 4 + ["publish"]
     assert plan.out == Path("/work/out/FTAPI4CPP-linux-gcc-protobuf3.5.1-release")  # GCC here names no arch
     configure = plan.steps[7]
     assert configure.argv[:2] == ("/opt/cmake/bin/cmake", "-S")
@@ -137,11 +137,11 @@ def test_the_dry_run_reads_like_a_plan(tmp_path: Path, open_inputs: dict[str, Pa
     assert lines[0].startswith("plan: FTAPI") and max(len(line) for line in lines) <= 120, max(lines, key=len)
     assert "  [inputs] fetch futu_api-10.11.7108.tar.gz: skip: up to date (the cached download matches its sha256)" in lines
     assert "  [install] install into staging: run" in lines
-    assert lines[-2].startswith("end of plan: 12 steps, ") and "nothing was run (--dry-run); -v shows each command" in r.stdout
+    assert lines[-2].startswith("end of plan: 14 steps, ") and "nothing was run (--dry-run); -v shows each command" in r.stdout
     assert "skipped when" not in r.stdout and "-DOPEND_LIB=" not in r.stdout  # rules and commands: -v
     v = run_driver("--os", "linux", "--dry-run", "-v", "--out", str(tmp_path / "o"))
     assert "-DOPEND_LIB=FTAPI" in v.stdout and "    this run: skip: up to date (the cached download matches its sha256)" in v.stdout
-    assert "  probes run: " in v.stdout and v.stdout.rstrip().splitlines()[-1].startswith("end of plan: 12 steps")
+    assert "  probes run: " in v.stdout and v.stdout.rstrip().splitlines()[-1].startswith("end of plan: 14 steps")
     summary = run_driver("--os", "linux", "--dry-run", "--out", str(tmp_path / "o"), "--summary-json", str(tmp_path / "s.json"))
     assert summary.returncode == 0 and f"--summary-json {tmp_path / 's.json'} not written: a dry run builds nothing" in summary.stdout
     assert not (tmp_path / "s.json").exists() and not (tmp_path / "o").exists()
