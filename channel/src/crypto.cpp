@@ -58,6 +58,14 @@ bool ftaes_ecb_decrypt(const std::string& key16, const std::string& in, std::str
     return true;
 }
 
+void wipe(std::string& s) {
+    if (!s.empty()) {
+        volatile char* p = &s[0];
+        for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+    }
+    s.clear();
+}
+
 RsaKey::RsaKey() : key_(0), size_(0) {}
 RsaKey::~RsaKey() { clear(); }
 

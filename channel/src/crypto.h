@@ -8,7 +8,11 @@
 
 namespace opend_channel {
 
-void sha1(const void* data, size_t n, uint8_t out[20]);
+// false (and out all zero) when the digest cannot be computed: callers treat that as an error
+bool sha1(const void* data, size_t n, uint8_t out[20]);
+
+// Overwrites the bytes (key material) before emptying the string.
+void wipe(std::string& s);
 
 // AES-128-CBC with PKCS#7 padding (1..16 bytes); every packet starts again from the same IV.
 bool aes_cbc_encrypt(const std::string& key16, const std::string& iv16, const std::string& in, std::string& out);

@@ -174,10 +174,10 @@ struct CngKey {
 
 }  // namespace
 
-void sha1(const void* data, size_t n, uint8_t out[20]) {
+bool sha1(const void* data, size_t n, uint8_t out[20]) {
     memset(out, 0, 20);
     BCRYPT_HASH_HANDLE h = 0;
-    if (!providers().sha1 || !NT_SUCCESS(BCryptCreateHash(providers().sha1, &h, 0, 0, 0, 0, 0))) return;
+    if (!providers().sha1 || !NT_SUCCESS(BCryptCreateHash(providers().sha1, &h, 0, 0, 0, 0, 0))) return false;
     const uint8_t* p = static_cast<const uint8_t*>(data);
     bool ok = true;
     while (ok && n > 0) {
@@ -186,8 +186,12 @@ void sha1(const void* data, size_t n, uint8_t out[20]) {
         p += k;
         n -= k;
     }
-    if (!ok || !NT_SUCCESS(BCryptFinishHash(h, out, 20, 0))) memset(out, 0, 20);
+    if (!ok || !NT_SUCCESS(BCryptFinishHash(h, out, 20, 0))) {
+        memset(out, 0, 20);
+        ok = false;
+    }
     BCryptDestroyHash(h);
+    return ok;
 }
 
 namespace backend {

@@ -12,10 +12,12 @@
 
 namespace opend_channel {
 
-void sha1(const void* data, size_t n, uint8_t out[20]) {
+bool sha1(const void* data, size_t n, uint8_t out[20]) {
     unsigned int len = 20;
     static const char empty = 0;
-    if (!EVP_Digest(n ? data : &empty, n, out, &len, EVP_sha1(), 0)) memset(out, 0, 20);
+    if (EVP_Digest(n ? data : &empty, n, out, &len, EVP_sha1(), 0) == 1 && len == 20) return true;
+    memset(out, 0, 20);
+    return false;
 }
 
 namespace backend {

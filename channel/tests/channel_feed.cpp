@@ -49,8 +49,9 @@ namespace opend_channel {
 // The friend of Channel: what init_connect() and run() do around pump(), minus socket and thread.
 class FeedHarness {
 public:
-    // init_connect(): the I/O thread is `body`, running what run() would around receive()
-    static bool start(Channel& c, bool encrypt, void (*body)()) {
+    // init_connect(): the I/O thread is `body` (which calls enter() first), running what run()
+    // would around receive()
+    static bool start(Channel& c, bool encrypt, void (*body)(), std::thread& t) {
         std::lock_guard<std::mutex> g(c.mu_);
         if (!c.waker_.open()) return false;
         c.state_ = Channel::kConnecting;
@@ -60,16 +61,21 @@ public:
         c.aes_key_.clear();
         c.aes_iv_.clear();
         c.conn_id_ = 0;
-        c.outbuf_.clear();
+        c.outq_.clear();
+        c.out_off_ = 0;
+        c.queued_ = 0;
         c.pending_.clear();
         c.keepalive_serials_.clear();
         c.reasm_.reset();
         c.running_ = true;
-        c.thread_ = std::thread(body);
-        c.io_id_ = c.thread_.get_id();
+        ++c.generation_;
+        c.retain();  // the thread's reference, dropped by finish()
+        t = std::thread(body);
         return true;
     }
-    static bool queue_init_request(Channel& c) { return c.queue_init_request(); }
+    static void enter(Channel& c) { Channel::mark_io_thread(&c); }
+    // run()'s start: the key check, then the InitConnect request
+    static bool queue_init_request(Channel& c) { return c.keys_usable() && c.queue_init_request(); }
     static bool receive(Channel& c, const char* p, size_t n, Clock::time_point& deadline) {
         return c.receive(p, n, deadline);
     }
@@ -79,18 +85,12 @@ public:
         c.fail_connection(static_cast<int64_t>(static_cast<uint64_t>(FTAPI_ConnectFailType_RecvFailed) << 32),
                           "connection closed by peer");
     }
-    // the end of run()
+    // the end of the thread
     static void finish(Channel& c) {
-        std::lock_guard<std::mutex> g(c.mu_);
-        c.state_ = Channel::kDone;
-        c.pending_.clear();
-        c.outbuf_.clear();
-        c.running_ = false;
+        Channel::thread_ended(0, c.end_of_thread());
+        Channel::mark_io_thread(0);
     }
-    static bool cbc(Channel& c) {
-        std::lock_guard<std::mutex> g(c.mu_);
-        return c.cbc_;
-    }
+    static size_t reassembler_capacity(Channel& c) { return c.reasm_.capacity(); }
 };
 
 }  // namespace opend_channel
@@ -169,14 +169,7 @@ void check_body(const FTAPI_ProtoHeader* h, const char* data, int32_t len) {
     uint8_t d[20];
     sha1(data, static_cast<size_t>(len), d);
     if (memcmp(d, h->arrBodySHA1, 20) != 0) violation("SHA-1 of data[0..len) is not the header's");
-    uint32_t wire = h->nBodyLen, n = static_cast<uint32_t>(len);
-    if (!g_case.encrypt) {
-        if (n != wire) violation("plain body: len != bodyLen");
-    } else if (wire % 16 != 0 || wire == 0) {
-        violation("encrypted body accepted with a bodyLen that is no multiple of 16");
-    } else if (FeedHarness::cbc(*g_case.channel) ? n >= wire || wire - n > 16 : n + 16 > wire || wire - 16 - n >= 16) {
-        violation("decrypted length does not fit the wire length");
-    }
+    if (h->nBodyLen != static_cast<uint32_t>(len)) violation("header nBodyLen is not the length handed over");
 }
 
 bool may_call_back(const char* what) {
@@ -293,6 +286,7 @@ bool g_done = false;
 // The I/O thread of a case: run() with receive() fed from the record instead of recv().
 void io_thread() {
     Channel& c = *g_case.channel;
+    FeedHarness::enter(c);
     if (!FeedHarness::queue_init_request(c)) {
         g_how = "start-failed";
         if (!g_case.finished) violation("InitConnect request could not be queued and no OnInitConnect said so");
@@ -320,6 +314,8 @@ void io_thread() {
             if (!g_case.finished) violation("peer close gave no terminal callback");
         }
     }
+    if (FeedHarness::reassembler_capacity(c) > Reassembler::kKeepCapacity + kHeaderSize)
+        violation("the reassembly buffer kept a large packet's size");
     FeedHarness::finish(c);
     std::lock_guard<std::mutex> g(g_done_mu);
     g_done = true;
@@ -374,12 +370,16 @@ bool run_case(int index, const std::string& rec, const std::string& rsa_pem) {
         std::lock_guard<std::mutex> g(g_done_mu);
         g_done = false;
     }
-    if (!FeedHarness::start(*g_case.channel, g_case.encrypt, io_thread)) {
+    std::thread t;
+    if (!FeedHarness::start(*g_case.channel, g_case.encrypt, io_thread, t)) {
         violation("cannot start the I/O thread");
     } else {
-        // the case runs on the channel's thread; Release below joins it
-        std::unique_lock<std::mutex> g(g_done_mu);
-        g_done_cv.wait(g, [] { return g_done; });
+        // the case runs on the channel's thread
+        {
+            std::unique_lock<std::mutex> g(g_done_mu);
+            g_done_cv.wait(g, [] { return g_done; });
+        }
+        t.join();
     }
     out("end %s\n", g_how);
     ReleaseFTAPIChannel(ch);
