@@ -42,7 +42,13 @@ void FTAPIChannel_UnInit() {
     }
 }
 
-FTAPIChannelPtr CreateFTAPIChannel() { return new (std::nothrow) Channel(); }
+FTAPIChannelPtr CreateFTAPIChannel() {
+    try {
+        return new Channel();  // its members allocate too (std::deque): nothrow new would not cover them
+    } catch (...) {
+        return 0;
+    }
+}
 
 void ReleaseFTAPIChannel(FTAPIChannelPtr p) {
     if (!p) return;
