@@ -876,7 +876,7 @@ INIT_NO_KEY = "init err=429496729604 high=100 low=4 "
 
 @pytest.fixture(params=["tsan", "asan"])
 def race_build(request: pytest.FixtureRequest) -> Build:
-    return request.getfixturevalue(f"{request.param}_build")
+    return request.getfixturevalue("tsan_build" if request.param == "tsan" else "san_build")
 
 
 @pytest.fixture(scope="module")
