@@ -464,14 +464,15 @@ void Channel::fail_quietly() {
         std::lock_guard<std::mutex> g(mu_);
         st = state_;
         state_ = kDone;
+        in_callback_ = false;  // an exception thrown through a callback (C++ code behind the C API)
     }
+    cv_.notify_all();
     try {
         if (st == kReady) fail_connection(pack_err(FTAPI_ConnectFailType_Unknown, kOutOfMemory), "out of memory");
         else if (st == kConnecting || st == kIniting)
             emit_init(pack_err(FTAPI_InitFail, FTAPI_InitFailType_Unknow), "out of memory");
     } catch (...) {
-        std::lock_guard<std::mutex> g(mu_);
-        in_callback_ = false;  // a callback cannot throw through C; the allocation before it did
+        // no memory even for that: the connection ends without a callback
     }
 }
 

@@ -67,14 +67,15 @@ void Reassembler::feed(const void* data, size_t n) {
         buf_.erase(0, pos_);
         pos_ = 0;
     }
-    // a large packet whose header is in: room for exactly that packet, not a doubling of the buffer
+    // a large packet whose header is in: room for exactly that packet instead of a doubling of the
+    // buffer, once half of it has arrived (a header alone must not make us allocate 64 MiB)
     size_t avail = buf_.size() - pos_;
     if (avail >= kHeaderSize) {
         FTAPI_ProtoHeader h;
         const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + pos_;
         if (parse_header(p, h, max_body_) == kHeaderOk) {
-            size_t need = pos_ + kHeaderSize + h.nBodyLen;
-            if (need > buf_.capacity() && need > buf_.size() + n) buf_.reserve(need);
+            size_t need = pos_ + kHeaderSize + h.nBodyLen, have = buf_.size() + n;
+            if (need > buf_.capacity() && need > have && have >= need / 2) buf_.reserve(need);
         }
     }
     buf_.append(static_cast<const char*>(data), n);
