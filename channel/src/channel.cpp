@@ -133,11 +133,13 @@ void Channel::set_rsa_key(const char* pem) {
     std::shared_ptr<RsaKey> k;
     bool failed = false;
     if (pem && *pem) {
+        std::string text(pem);
         k = std::make_shared<RsaKey>();
-        if (!k->load_pem(pem)) {
+        if (!k->load_pem(text)) {
             k.reset();
             failed = true;
         }
+        wipe(text);  // our copy of the private key's text
     }
     std::lock_guard<std::mutex> g(mu_);
     rsa_failed_ = failed;
@@ -291,38 +293,60 @@ bool Channel::decrypt_body(const std::string& wire, std::string& plain) const {
     return cbc_ ? aes_cbc_decrypt(aes_key_, aes_iv_, wire, plain) : ftaes_ecb_decrypt(aes_key_, wire, plain);
 }
 
-// Header + wire body as one queued packet (wire is consumed). false: no digest, nothing queued.
-bool Channel::queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const std::string& plain,
-                                  std::string& wire, FTAPI_ProtoHeader* header) {
-    uint8_t digest[20];
-    if (!sha1(plain.data(), plain.size(), digest)) return false;
-    FTAPI_ProtoHeader h = make_header(proto_id, ver, serial, static_cast<uint32_t>(wire.size()), digest);
+// Header + wire body as one queued packet; digest: SHA-1 of the plaintext. false: nothing queued.
+bool Channel::queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const uint8_t digest[20],
+                                  const char* wire, size_t wire_len, FTAPI_ProtoHeader* header) {
+    FTAPI_ProtoHeader h = make_header(proto_id, ver, serial, static_cast<uint32_t>(wire_len), digest);
     uint8_t hb[kHeaderSize];
     pack_header(h, hb);
-    std::string pkt;
-    pkt.reserve(kHeaderSize + wire.size());
-    pkt.append(reinterpret_cast<const char*>(hb), kHeaderSize);
-    pkt.append(wire);
-    wipe(wire);
     outq_.push_back(std::string());
-    outq_.back().swap(pkt);
-    queued_ += outq_.back().size();
+    std::string& pkt = outq_.back();
+    try {
+        pkt.reserve(kHeaderSize + wire_len);
+    } catch (...) {
+        outq_.pop_back();
+        throw;
+    }
+    pkt.append(reinterpret_cast<const char*>(hb), kHeaderSize);
+    pkt.append(wire, wire_len);
+    queued_ += pkt.size();
     if (header) *header = h;
     return true;
 }
 
+bool Channel::queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const std::string& plain,
+                                  std::string& wire, FTAPI_ProtoHeader* header) {
+    uint8_t digest[20];
+    if (!sha1(plain.data(), plain.size(), digest)) return false;
+    bool ok = queue_packet_locked(proto_id, ver, serial, digest, wire.data(), wire.size(), header);
+    wipe(wire);
+    return ok;
+}
+
 uint32_t Channel::send_proto(uint32_t proto_id, uint8_t proto_ver, const char* data, int32_t len) {
     if (len < 0 || (len > 0 && !data) || static_cast<uint32_t>(len) > kMaxBodyLen / 2) return 0;
-    std::string plain(data ? data : "", static_cast<size_t>(len));
+    static const char empty = 0;
+    if (!data) data = &empty;
+    const size_t n = static_cast<size_t>(len);
+    uint8_t digest[20];
+    if (!sha1(data, n, digest)) return 0;
     std::lock_guard<std::mutex> g(mu_);
     if (state_ != kReady || stop_) return 0;
     // limits: a packet that would pass them is refused whole (the wire size is at most len + 32)
-    if (pending_.size() >= kMaxPending || queued_ + kHeaderSize + plain.size() + 32 > kMaxQueuedBytes) return 0;
+    if (pending_.size() >= kMaxPending || queued_ + kHeaderSize + n + 32 > kMaxQueuedBytes) return 0;
+    // plain: the caller's bytes go straight into the queued packet (one copy); encrypted: the
+    // plaintext copy is freed before the packet is built
     std::string wire;
-    if (!encrypt_body(plain, wire)) return 0;
+    if (encrypt_) {
+        std::string plain(data, n);
+        if (!encrypt_body(plain, wire)) return 0;
+    }
     uint32_t serial = next_serial_locked();
     Pending p;
-    if (!queue_packet_locked(proto_id, proto_ver, serial, plain, wire, &p.header)) return 0;
+    if (!queue_packet_locked(proto_id, proto_ver, serial, digest, encrypt_ ? wire.data() : data,
+                             encrypt_ ? wire.size() : n, &p.header))
+        return 0;
+    std::string().swap(wire);
     p.deadline = Clock::now() + std::chrono::milliseconds(timing_.reply_timeout_ms);
     try {
         pending_[pending_key(proto_id, serial)] = p;

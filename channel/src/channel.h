@@ -100,6 +100,8 @@ private:
     bool encrypt_body(const std::string& plain, std::string& wire) const;
     bool decrypt_body(const std::string& wire, std::string& plain) const;
     uint32_t next_serial_locked();
+    bool queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const uint8_t digest[20],
+                             const char* wire, size_t wire_len, FTAPI_ProtoHeader* header);
     bool queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const std::string& plain,
                              std::string& wire, FTAPI_ProtoHeader* header);
     bool stopping();
