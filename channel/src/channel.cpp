@@ -101,6 +101,8 @@ Channel::Channel()
       init_serial_(0),
       out_off_(0),
       queued_(0),
+      send_err_(0),
+      io_wake_at_(Clock::time_point::max()),
       keepalive_ms_(0),
       sock_(net::kInvalid) {}
 
@@ -209,6 +211,8 @@ int32_t Channel::init_connect(const char* host, uint16_t port, bool encrypt) {
     outq_.clear();
     out_off_ = 0;
     queued_ = 0;
+    send_err_ = 0;
+    io_wake_at_ = Clock::time_point::max();
     pending_.clear();
     keepalive_serials_.clear();
     reasm_.reset();
@@ -355,7 +359,16 @@ uint32_t Channel::send_proto(uint32_t proto_id, uint8_t proto_ver, const char* d
         outq_.pop_back();
         throw;
     }
-    waker_.notify();
+    // The queue held nothing before this packet: nothing is half-sent, so it goes out now, on this
+    // thread (non-blocking, under the lock that serialises every send). What the socket does not
+    // take stays queued for the I/O thread. A send error is left for the I/O thread to report.
+    if (outq_.size() == 1 && send_err_ == 0) {
+        int serr = 0;
+        if (send_front_locked(&serr) < 0) send_err_ = serr;
+    }
+    // The I/O thread needs waking only to send the rest, to report an error, or to watch a deadline
+    // earlier than the one it sleeps until.
+    if (!outq_.empty() || send_err_ != 0 || p.deadline < io_wake_at_) waker_.notify();
     return serial;
 }
 
@@ -454,13 +467,15 @@ void Channel::thread_ended(IoThread* self, bool orphan) {
 // Leaves the channel: closes the socket, clears the connection, lets Close return, drops the
 // thread's reference. true: the channel had been released while the thread ran.
 bool Channel::end_of_thread() {
-    net::close_socket(sock_);
-    sock_ = net::kInvalid;
     reasm_.reset();
     std::vector<char>().swap(rbuf_);
     bool orphan;
+    net::socket_t s;
     {
         std::lock_guard<std::mutex> g(mu_);
+        // taken under the lock: a SendProto writes to sock_ under it
+        s = sock_;
+        sock_ = net::kInvalid;
         state_ = kIdle;
         pending_.clear();
         outq_.clear();
@@ -477,6 +492,7 @@ bool Channel::end_of_thread() {
         }
         cv_.notify_all();  // under the lock: a waiter may drop the last other reference once it wakes
     }
+    net::close_socket(s);
     drop();
     return orphan;
 }
@@ -584,6 +600,7 @@ bool Channel::connect_phase(const std::string& host, uint16_t port) {
             }
         }
         if (connected) {
+            std::lock_guard<std::mutex> g(mu_);  // SendProto reads sock_ under the lock
             sock_ = s;
             return true;
         }
@@ -655,21 +672,32 @@ void Channel::fail_connection(int64_t err, const std::string& why) {
     emit_disconnect(err);
 }
 
-// Sends from the front of the queue; no copy or move of what is left. false: send error.
+// Sends the front packet, from out_off_, as far as the socket takes it; called with mu_ held (every
+// send is, on any thread, so packets leave in queue order). 1: the packet is out, 0: the queue is
+// empty or the socket full, -1: send error (*err). No copy or move of what is left.
+int Channel::send_front_locked(int* err) {
+    if (outq_.empty()) return 0;
+    const std::string& front = outq_.front();
+    long sent = net::send_some(sock_, front.data() + out_off_, front.size() - out_off_, err);
+    if (sent < 0) return -1;
+    out_off_ += static_cast<size_t>(sent);
+    queued_ -= static_cast<size_t>(sent);
+    if (out_off_ < front.size()) return 0;
+    outq_.pop_front();
+    out_off_ = 0;
+    return 1;
+}
+
+// The I/O thread's sends: the queue's front packets, and an error a SendProto left. false: send error.
 bool Channel::flush_some() {
     int serr = 0;
     for (int i = 0; i < kMaxSendsPerWake; ++i) {
         std::lock_guard<std::mutex> g(mu_);
-        if (outq_.empty()) return true;
-        const std::string& front = outq_.front();
-        long sent = net::send_some(sock_, front.data() + out_off_, front.size() - out_off_, &serr);
-        if (sent < 0) break;
-        if (sent == 0) return true;
-        out_off_ += static_cast<size_t>(sent);
-        queued_ -= static_cast<size_t>(sent);
-        if (out_off_ < front.size()) return true;  // the socket is full
-        outq_.pop_front();
-        out_off_ = 0;
+        serr = send_err_;
+        if (serr != 0) break;
+        int r = send_front_locked(&serr);
+        if (r == 0) return true;
+        if (r < 0) break;
     }
     if (serr == 0) return true;
     fail_connection(pack_err(FTAPI_ConnectFailType_SendFailed, serr), "send failed");
@@ -688,12 +716,12 @@ bool Channel::pump(Clock::time_point& init_deadline) {
         if (stop_) return false;
         st = state_;
         want_write = !outq_.empty();
-        if (st == kIniting && init_deadline < wake_at) wake_at = init_deadline;
+        // while initing: the InitConnect reply deadline; once ready, the same time point is the next keepalive
+        if ((st == kIniting || (st == kReady && keepalive_ms_ > 0)) && init_deadline < wake_at) wake_at = init_deadline;
         for (std::map<uint64_t, Pending>::const_iterator it = pending_.begin(); it != pending_.end(); ++it)
             if (it->second.deadline < wake_at) wake_at = it->second.deadline;
+        io_wake_at_ = wake_at;  // a SendProto with an earlier deadline wakes this thread
     }
-    // once ready, the same time point is the next keepalive
-    if (st == kReady && keepalive_ms_ > 0 && init_deadline < wake_at) wake_at = init_deadline;
     long timeout = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now).count());
     if (timeout < 0) timeout = 0;
     net::PollResult pr;
@@ -705,7 +733,8 @@ bool Channel::pump(Clock::time_point& init_deadline) {
     if (pr.woken) waker_.drain();
     if (stopping()) return false;
 
-    if (pr.writable && !flush_some()) return false;
+    // woken: a SendProto may have left an error, or bytes the poll above did not wait to write
+    if ((pr.writable || pr.woken) && !flush_some()) return false;
 
     if (pr.readable || pr.error) {
         for (int i = 0; i < kMaxReadsPerWake; ++i) {

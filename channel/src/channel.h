@@ -90,6 +90,7 @@ private:
     bool connect_phase(const std::string& host, uint16_t port);
     bool queue_init_request();
     bool pump(Clock::time_point& init_deadline);
+    int send_front_locked(int* err);
     bool flush_some();
     // the receive path of pump(): bytes in, packets handled; false: the connection is over
     bool receive(const char* data, size_t n, Clock::time_point& init_deadline);
@@ -150,6 +151,8 @@ private:
     std::deque<std::string> outq_;  // whole packets; the front one sent from out_off_
     size_t out_off_;
     size_t queued_;
+    int send_err_;                   // a send error met by SendProto, for the I/O thread to report
+    Clock::time_point io_wake_at_;   // when the I/O thread's current wait ends at the latest
     std::map<uint64_t, Pending> pending_;  // key: protoID << 32 | serial
     std::deque<uint32_t> keepalive_serials_;
     int keepalive_ms_;
