@@ -281,14 +281,6 @@ uint32_t Channel::next_serial_locked() {
     return serial_;
 }
 
-bool Channel::encrypt_body(const std::string& plain, std::string& wire) const {
-    if (!encrypt_) {
-        wire = plain;
-        return true;
-    }
-    return cbc_ ? aes_cbc_encrypt(aes_key_, aes_iv_, plain, wire) : ftaes_ecb_encrypt(aes_key_, plain, wire);
-}
-
 bool Channel::decrypt_body(const std::string& wire, std::string& plain) const {
     if (!encrypt_) {
         plain = wire;
@@ -297,34 +289,45 @@ bool Channel::decrypt_body(const std::string& wire, std::string& plain) const {
     return cbc_ ? aes_cbc_decrypt(aes_key_, aes_iv_, wire, plain) : ftaes_ecb_decrypt(aes_key_, wire, plain);
 }
 
-// Header + wire body as one queued packet; digest: SHA-1 of the plaintext. false: nothing queued.
+// Header + body as one queued packet; aes: the body is encrypted with the connection's AES key, in
+// the packet itself (no other copy). digest: SHA-1 of the plaintext. false: nothing queued.
 bool Channel::queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const uint8_t digest[20],
-                                  const char* wire, size_t wire_len, FTAPI_ProtoHeader* header) {
+                                  const char* body, size_t n, bool aes, FTAPI_ProtoHeader* header) {
+    const size_t wire_len = !aes ? n : cbc_ ? aes_cbc_size(n) : ftaes_ecb_size(n);
     FTAPI_ProtoHeader h = make_header(proto_id, ver, serial, static_cast<uint32_t>(wire_len), digest);
     uint8_t hb[kHeaderSize];
     pack_header(h, hb);
     outq_.push_back(std::string());
     std::string& pkt = outq_.back();
+    bool ok;
     try {
         pkt.reserve(kHeaderSize + wire_len);
+        pkt.append(reinterpret_cast<const char*>(hb), kHeaderSize);
+        if (!aes) {
+            pkt.append(body, n);
+            ok = true;
+        } else {
+            ok = cbc_ ? aes_cbc_encrypt_append(aes_key_, aes_iv_, body, n, pkt)
+                      : ftaes_ecb_encrypt_append(aes_key_, body, n, pkt);
+        }
     } catch (...) {
         outq_.pop_back();
         throw;
     }
-    pkt.append(reinterpret_cast<const char*>(hb), kHeaderSize);
-    pkt.append(wire, wire_len);
+    if (!ok || pkt.size() != kHeaderSize + wire_len) {
+        outq_.pop_back();
+        return false;
+    }
     queued_ += pkt.size();
     if (header) *header = h;
     return true;
 }
 
 bool Channel::queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const std::string& plain,
-                                  std::string& wire, FTAPI_ProtoHeader* header) {
+                                  const std::string& body, bool aes) {
     uint8_t digest[20];
-    if (!sha1(plain.data(), plain.size(), digest)) return false;
-    bool ok = queue_packet_locked(proto_id, ver, serial, digest, wire.data(), wire.size(), header);
-    wipe(wire);
-    return ok;
+    return sha1(plain.data(), plain.size(), digest) &&
+           queue_packet_locked(proto_id, ver, serial, digest, body.data(), body.size(), aes, 0);
 }
 
 uint32_t Channel::send_proto(uint32_t proto_id, uint8_t proto_ver, const char* data, int32_t len) {
@@ -338,19 +341,10 @@ uint32_t Channel::send_proto(uint32_t proto_id, uint8_t proto_ver, const char* d
     if (state_ != kReady || stop_) return 0;
     // limits: a packet that would pass them is refused whole (the wire size is at most len + 32)
     if (pending_.size() >= kMaxPending || queued_ + kHeaderSize + n + 32 > kMaxQueuedBytes) return 0;
-    // plain: the caller's bytes go straight into the queued packet (one copy); encrypted: the
-    // plaintext copy is freed before the packet is built
-    std::string wire;
-    if (encrypt_) {
-        std::string plain(data, n);
-        if (!encrypt_body(plain, wire)) return 0;
-    }
+    // the caller's bytes go straight into the queued packet, encrypted there: one copy, plain or not
     uint32_t serial = next_serial_locked();
     Pending p;
-    if (!queue_packet_locked(proto_id, proto_ver, serial, digest, encrypt_ ? wire.data() : data,
-                             encrypt_ ? wire.size() : n, &p.header))
-        return 0;
-    std::string().swap(wire);
+    if (!queue_packet_locked(proto_id, proto_ver, serial, digest, data, n, encrypt_, &p.header)) return 0;
     p.deadline = Clock::now() + std::chrono::milliseconds(timing_.reply_timeout_ms);
     try {
         pending_[pending_key(proto_id, serial)] = p;
@@ -634,7 +628,7 @@ bool Channel::queue_init_request() {
         std::lock_guard<std::mutex> g(mu_);
         if (stop_) return false;
         init_serial_ = next_serial_locked();
-        ok = queue_packet_locked(kProtoInitConnect, 0, init_serial_, plain, wire, 0);
+        ok = queue_packet_locked(kProtoInitConnect, 0, init_serial_, plain, wire, false);
         state_ = ok ? kIniting : kDone;
     }
     if (!ok) {
@@ -777,9 +771,8 @@ bool Channel::pump(Clock::time_point& init_deadline) {
             } else {
                 uint32_t serial = next_serial_locked();
                 std::string plain = encode_keepalive_request(static_cast<int64_t>(::time(0)));
-                std::string wire;
                 // a KeepAlive is queued past the limits: it is what finds a stalled server
-                if (encrypt_body(plain, wire) && queue_packet_locked(kProtoKeepAlive, 0, serial, plain, wire, 0)) {
+                if (queue_packet_locked(kProtoKeepAlive, 0, serial, plain, plain, encrypt_)) {
                     keepalive_serials_.push_back(serial);
                     if (keepalive_serials_.size() > kMaxKeepaliveSerials) keepalive_serials_.pop_front();
                 }

@@ -98,13 +98,12 @@ private:
     bool handle_init_reply(Packet& p);
     void fail_connection(int64_t err, const std::string& why);
     void fail_quietly();
-    bool encrypt_body(const std::string& plain, std::string& wire) const;
     bool decrypt_body(const std::string& wire, std::string& plain) const;
     uint32_t next_serial_locked();
     bool queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const uint8_t digest[20],
-                             const char* wire, size_t wire_len, FTAPI_ProtoHeader* header);
+                             const char* body, size_t n, bool aes, FTAPI_ProtoHeader* header);
     bool queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const std::string& plain,
-                             std::string& wire, FTAPI_ProtoHeader* header);
+                             const std::string& body, bool aes);
     bool stopping();
     void set_callback_wait(std::unique_lock<std::mutex>& g);
 

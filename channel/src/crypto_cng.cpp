@@ -82,23 +82,21 @@ bool sha1(const void* data, size_t n, uint8_t out[20]) {
 
 namespace backend {
 
-bool aes128(bool enc, const std::string& key16, const std::string* iv16, const uint8_t* in, size_t n, std::string& out) {
+bool aes128(bool enc, const std::string& key16, const std::string* iv16, uint8_t* buf, size_t n) {
     if (key16.size() != 16 || (iv16 && iv16->size() != 16) || n % 16 != 0 || n > 0x7fff0000u) return false;
     BCRYPT_ALG_HANDLE alg = iv16 ? providers().aes_cbc : providers().aes_ecb;
     BCRYPT_KEY_HANDLE key = 0;
     if (!alg || !NT_SUCCESS(BCryptGenerateSymmetricKey(alg, &key, 0, 0, mut(key16.data()), 16, 0))) return false;
     uint8_t iv[16];  // CNG updates the IV it is given: every call starts from the caller's
     if (iv16) memcpy(iv, iv16->data(), 16);
-    std::vector<uint8_t> buf(n + 16);
+    // in place: CNG allows pbOutput to be pbInput for symmetric keys
     ULONG got = 0;
-    NTSTATUS st = enc ? BCryptEncrypt(key, mut(in), static_cast<ULONG>(n), 0, iv16 ? iv : 0, iv16 ? 16 : 0, buf.data(),
-                                      static_cast<ULONG>(buf.size()), &got, 0)
-                      : BCryptDecrypt(key, mut(in), static_cast<ULONG>(n), 0, iv16 ? iv : 0, iv16 ? 16 : 0, buf.data(),
-                                      static_cast<ULONG>(buf.size()), &got, 0);
+    NTSTATUS st = enc ? BCryptEncrypt(key, buf, static_cast<ULONG>(n), 0, iv16 ? iv : 0, iv16 ? 16 : 0, buf,
+                                      static_cast<ULONG>(n), &got, 0)
+                      : BCryptDecrypt(key, buf, static_cast<ULONG>(n), 0, iv16 ? iv : 0, iv16 ? 16 : 0, buf,
+                                      static_cast<ULONG>(n), &got, 0);
     BCryptDestroyKey(key);
-    if (!NT_SUCCESS(st) || got != n) return false;
-    out.assign(reinterpret_cast<const char*>(buf.data()), got);
-    return true;
+    return NT_SUCCESS(st) && got == n;
 }
 
 void* rsa_load(const std::string& pem, int* size) {
