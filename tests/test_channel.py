@@ -870,7 +870,7 @@ def test_feed_mutated_frames(san_build: Build, feed_rsa: tuple[Any, Path], data:
 
 # --- safety: lifetime races, fail closed, bounds, allocation failure, the PEM/DER reader ------------
 
-RACES = ["close-vs-release", "double-close", "release-while-send", "clear-callback", "cross-release"]
+RACES = ["close-vs-release", "double-close", "release-while-send", "clear-callback", "close-vs-init", "cross-release"]
 INIT_NO_KEY = "init err=429496729604 high=100 low=4 "
 
 

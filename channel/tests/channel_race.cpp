@@ -7,6 +7,9 @@
 //   double-close       two threads Close at once while a callback runs: both return after it
 //   release-while-send another thread sends while OnInitConnect releases the channel
 //   clear-callback     SetOnReplyCallback(NULL) while OnReply runs: returns after it
+//   close-vs-init      Close on one thread while another calls InitConnect until it succeeds (once
+//                      the closed connection's thread has left): the new connection is untouched,
+//                      it connects and answers a request
 //   cross-release      two channels (CLOSING_PORT: a server that closes the connection on the first
 //                      request) release each other from OnDisConnect: no deadlock
 // Prints "ok SCENARIO rounds=N"; exit 0 when every round held, 1 on a broken promise, 3 when a
@@ -115,6 +118,21 @@ void rws_on_init(FTAPIChannelPtr ch, Futu::i64_t err, const char*) {
     while (!g_sender_stopped && Clock::now() < until) sleep_ms(1);
 }
 
+// --- close-vs-init ---
+std::atomic<int> g_inits(0);
+std::atomic<int> g_replies(0);
+void cvi_on_init(FTAPIChannelPtr, Futu::i64_t err, const char*) {
+    if (err != 0) fail("InitConnect failed");
+    if (++g_inits == 1) {
+        set_stage(1);
+        sleep_ms(3);  // Close waits for this; the other thread's InitConnect keeps trying meanwhile
+    }
+}
+void cvi_on_reply(FTAPIChannelPtr, FTAPI_ReqReplyType t, const FTAPI_ProtoHeader*, const Futu::i8_t*, Futu::i32_t) {
+    if (t != FTAPI_ReqReplyType_SvrReply) fail("the new connection's request got no server reply");
+    ++g_replies;
+}
+
 // --- cross-release ---
 FTAPIChannelPtr g_pair[2];
 std::atomic<bool> g_pair_released[2];
@@ -195,6 +213,40 @@ void round_release_while_send(const char* host, int port) {
     sender.join();
 }
 
+void round_close_vs_init(const char* host, int port) {
+    g_inits = 0;
+    g_replies = 0;
+    FTAPIChannelPtr ch = CreateFTAPIChannel();
+    FTAPIChannel_SetOnReplyCallback(ch, cvi_on_reply);
+    FTAPIChannel_SetOnInitConnectCallback(ch, cvi_on_init);
+    if (FTAPIChannel_InitConnect(ch, host, static_cast<Futu::u16_t>(port), 0) != 0) fail("InitConnect returned an error");
+    if (!wait_stage(1, 10000)) fail("no OnInitConnect");
+    std::atomic<bool> started(false);
+    std::thread opener([&] {
+        // -1 while the first connection runs; 0 once its thread has left (Close may not have returned)
+        Clock::time_point until = Clock::now() + std::chrono::seconds(10);
+        while (Clock::now() < until)
+            if (FTAPIChannel_InitConnect(ch, host, static_cast<Futu::u16_t>(port), 0) == 0) {
+                started = true;
+                break;
+            }
+    });
+    std::thread closer([&] { FTAPIChannel_Close(ch); });
+    closer.join();
+    opener.join();
+    if (!started) fail("InitConnect never succeeded after Close");
+    Clock::time_point until = Clock::now() + std::chrono::seconds(10);
+    while (g_inits < 2 && Clock::now() < until) sleep_ms(1);
+    if (g_inits < 2) fail("the connection started during Close did not connect");
+    else if (FTAPIChannel_SendProto(ch, kGetGlobalState, 0, kGlobalStateBody, sizeof(kGlobalStateBody)) == 0)
+        fail("the connection started during Close does not send");
+    else {
+        while (g_replies < 1 && Clock::now() < until) sleep_ms(1);
+        if (g_replies < 1) fail("the connection started during Close got no reply");
+    }
+    ReleaseFTAPIChannel(ch);
+}
+
 void round_clear_callback(const char* host, int port) {
     FTAPIChannelPtr ch = CreateFTAPIChannel();
     FTAPIChannel_SetOnInitConnectCallback(ch, send_on_init);
@@ -244,6 +296,7 @@ int main(int argc, char** argv) {
     else if (scenario == "double-close") round = round_double_close;
     else if (scenario == "release-while-send") round = round_release_while_send;
     else if (scenario == "clear-callback") round = round_clear_callback;
+    else if (scenario == "close-vs-init") round = round_close_vs_init;
     else if (scenario == "cross-release") {
         round = round_cross_release;
         port = closing_port;
