@@ -7,6 +7,12 @@ run once. A third build by MinGW-w64 (the Windows backends: Winsock 2 and CNG) r
 the unit program, every known-answer test (CNG's crypto equals OpenSSL's and the official
 client's) and the plain and encrypted sessions. Everything stays on loopback. channel_feed runs the receive path without a socket:
 hand-made streams on both builds, and hypothesis-mutated frames on the sanitized build.
+
+The safety part (issue #28): a fourth build under ThreadSanitizer runs channel_race's lifetime
+cases (so does the ASan build); encryption without a usable key is checked on the stand-in's
+record (no connection at all); a server that stops reading and answering is dropped with the
+queue bounded; channel_oom fails each allocation in turn; channel_pem_fuzz mutates DER keys
+through the PEM/DER reader the Windows backend uses.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ EXPORTS = {
 SAN_ENV = {
     "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=97",
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=98",
+    "TSAN_OPTIONS": "halt_on_error=1:exitcode=66:second_deadlock_stack=1",
 }
 
 
@@ -112,6 +119,12 @@ def plain_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
 @pytest.fixture(scope="session")
 def san_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     return _build(tmp_path_factory.mktemp("channel-asan"), sanitize=True)
+
+
+@pytest.fixture(scope="session")
+def tsan_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """channel/ under ThreadSanitizer, for the race cases."""
+    return Build(_build(tmp_path_factory.mktemp("channel-tsan"), False, "-DOPEND_CHANNEL_TSAN=ON").folder, sanitize=True)
 
 
 @pytest.fixture(scope="session")
@@ -550,6 +563,7 @@ FEED_IV = bytes(range(16, 32))
 FEED_INIT_OK = 0
 FEED_INIT_REJECT = (100 << 32) | 5
 FEED_INIT_CLOSED = (100 << 32) | 3
+FEED_INIT_NO_KEY = (100 << 32) | 4  # encryption without a usable RSA key: fails before anything is sent
 FEED_DISC_EPROTO = (11 << 32) | 71
 FEED_DISC_PEER = 11 << 32
 
@@ -643,6 +657,8 @@ def feed_model(case: dict[str, Any]) -> list[str] | None:
     """The callbacks channel_feed should print for a case, None when the InitConnect reply was
     mutated (then only the harness's own checks apply)."""
     stream, mode, close = case["stream"], case["mode"], case["close"]
+    if mode != "plain" and not case["rsa"]:
+        return [f"init {FEED_INIT_NO_KEY}", "end start-failed"]
     lines: list[str] = []
     pending: dict[tuple[int, int], None] = {}
     state = "initing"
@@ -706,7 +722,8 @@ HUGE_LENS = [0, 1, 15, 16, 17, 0x7FFFFFFF, 0xFFFFFFFF, FEED_MAX_BODY, FEED_MAX_B
 @st.composite
 def feed_cases(draw: Any, rsa_key: Any) -> dict[str, Any]:
     mode = draw(st.sampled_from(["plain", "cbc", "ecb"]))
-    use_rsa = rsa_key is not None and draw(st.booleans())
+    # encryption needs the key (without one it fails before a byte is read: test_feed_known_streams)
+    use_rsa = rsa_key is not None and (mode != "plain" or draw(st.booleans()))
     reject = draw(st.integers(0, 15)) == 0
     close = draw(st.integers(0, 7)) == 0
     requests = draw(st.lists(st.sampled_from([3001, 3004, 1002, 2001, 1004, 1001]), max_size=4))
@@ -824,11 +841,14 @@ def test_feed_known_streams(build: Build, feed_rsa: tuple[Any, Path]) -> None:
                   dict(base, stream=init + reply + push, close=True, flags=base["flags"] | 4)]
     cases.append(dict(cases[0], reject=True, init_frame=feed_init_reply("plain", None, True),
                       stream=feed_init_reply("plain", None, True) + cases[0]["stream"], flags=0, mode="plain"))
+    # encryption asked, no key: OnInitConnect(100, 4) and not one byte of the stream is read
+    cases.append(dict(cases[6], rsa=False, flags=1))
     got = run_feed(build, cases, pem)
     want = [feed_model(c) for c in cases]
     assert got == want
     assert got[0] == ["init 0", "reply 0 3001 2 5", "push 3005 9 0", "reply 0 3004 3 70000", f"disconnect {FEED_DISC_PEER}", "end eof"]
     assert got[2][-3:] == ["reply -200 3004 3 0", f"disconnect {FEED_DISC_EPROTO}", "end stream"]
+    assert got[-1] == [f"init {FEED_INIT_NO_KEY}", "end start-failed"]
 
 
 @settings(max_examples=200, deadline=None, database=None,
@@ -846,3 +866,156 @@ def test_feed_mutated_frames(san_build: Build, feed_rsa: tuple[Any, Path], data:
         event(f"callbacks: {sum(not x.startswith('end') for x in lines)}")
         if want is not None:
             assert lines == want, f"case {i}: {c['mode']} rsa={c['rsa']} requests={c['requests']} stream={c['stream'][:400].hex()}"
+
+
+# --- safety: lifetime races, fail closed, bounds, allocation failure, the PEM/DER reader ------------
+
+RACES = ["close-vs-release", "double-close", "release-while-send", "clear-callback", "close-vs-init", "cross-release"]
+INIT_NO_KEY = "init err=429496729604 high=100 low=4 "
+
+
+@pytest.fixture(params=["tsan", "asan"])
+def race_build(request: pytest.FixtureRequest) -> Build:
+    return request.getfixturevalue("tsan_build" if request.param == "tsan" else "san_build")
+
+
+@pytest.fixture(scope="module")
+def race_servers(standin_mod: Any) -> Iterator[tuple[int, int]]:
+    """A stand-in for the sessions and one that closes the connection on the first request."""
+    with standin_mod.StandIn(lifetime=600, max_conns=None) as s, \
+            standin_mod.StandIn(lifetime=600, max_conns=None, faults=["close-mid-request"]) as closing:
+        yield s.port, closing.port
+
+
+@pytest.mark.parametrize("case", RACES)
+def test_lifetime_races(race_build: Build, race_servers: tuple[int, int], case: str) -> None:
+    """Each case 20 rounds; at 8fc4741 close-vs-release hung (TSan: heap-use-after-free), double-close
+    and clear-callback broke their promise every round, cross-release deadlocked."""
+    port, closing = race_servers
+    r = race_build.run("channel_race", "127.0.0.1", str(port), case, "20", str(closing), timeout=120)
+    assert r.returncode == 0 and f"ok {case} rounds=20" in r.stdout, f"exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-6000:]}"
+    assert "ThreadSanitizer" not in r.stderr and "AddressSanitizer" not in r.stderr
+
+
+@pytest.mark.parametrize("key", ["none", "bad", "bad-after-good"])
+def test_encryption_without_a_usable_key_sends_nothing(standin_mod: Any, build: Build, rsa_keys: dict[str, Path], key: str) -> None:
+    """InitConnect(enc=1) without a key that loaded fails with (100 InitFail, 4 SendInitReqFailed)
+    before connecting: the stand-in records no connection, so nothing crossed the wire in plaintext."""
+    args = ["--encrypt", "--expect", INIT_NO_KEY, "--forbid", "reply proto=", "--forbid", "init err=0 "]
+    if key == "bad-after-good":
+        args += ["--rsa-key", str(rsa_keys["pkcs1"])]
+    if key != "none":
+        args += ["--bad-rsa-key"]
+    r, conns = run_against(standin_mod, build, *args, rsa_key_pem=rsa_keys["pkcs1"].read_bytes())
+    assert_ok(r)
+    assert conns == []
+    why = "no RSA private key is set" if key == "none" else "did not load"
+    assert why in r.stdout
+
+
+def test_bad_key_fails_without_encryption_too(standin_mod: Any, plain_build: Build) -> None:
+    r, conns = run_against(standin_mod, plain_build, "--bad-rsa-key", "--expect", INIT_NO_KEY, "--forbid", "reply proto=")
+    assert_ok(r)
+    assert conns == []
+
+
+def test_plaintext_reply_to_an_encrypted_initconnect(build: Build, feed_rsa: tuple[Any, Path]) -> None:
+    """A reply carrying the AES key in clear, to an RSA-encrypted InitConnect, is a protocol error."""
+    _, pem = feed_rsa
+    plain_init = feed_init_reply("cbc", None, False)  # AES key and IV, not RSA-encrypted
+    reply = feed_frame(3001, 2, b"hi", feed_encrypt("cbc", b"hi"))
+    got = run_feed(build, [{"flags": 1 | 2, "requests": [3001], "splits": [], "stream": plain_init + reply}], pem)
+    assert got == [[f"init {(100 << 32) | 0}", "end stream"]]
+
+
+class StallServer:
+    """Answers InitConnect (plain, keepAliveInterval 1 s), then neither reads nor answers: a
+    server that stalled. Loopback only; stops by itself after `lifetime` seconds."""
+
+    def __init__(self, lifetime: float = 40) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(lifetime)
+        self.port = self.listener.getsockname()[1]
+        self.lifetime = lifetime
+        self.stop = threading.Event()
+        self.served = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            for _ in range(1000):
+                if len(data) >= 44 and len(data) >= 44 + struct.unpack("<I", data[12:16])[0]:
+                    break
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            serial = struct.unpack("<I", data[8:12])[0]
+            s2c = _pb_int(1, 1001) + _pb_int(2, 1) + _pb_int(3, 99) + _pb_bytes(4, b"0123456789abcdef") + _pb_int(5, 1)
+            conn.sendall(feed_frame(1001, serial, _pb_int(1, 0) + _pb_bytes(4, s2c)))
+            self.served.set()
+            self.stop.wait(self.lifetime)  # stalled: no read, no reply
+
+    def __enter__(self) -> StallServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.listener.close()
+
+
+def test_stalled_server_is_dropped_with_memory_bounded(plain_build: Build) -> None:
+    """200 requests of 1 MiB to a server that reads nothing: SendProto refuses once 64 MiB are
+    queued, and with no KeepAlive answered for 3 x 1 s OnDisConnect(11 RecvFailed, ETIMEDOUT) comes,
+    after OnReply(DisConnect) for each request. At 8fc4741 all 200 were queued (200 MiB) and no
+    disconnect came."""
+    with StallServer() as srv:
+        r = scenario(plain_build, srv.port, "--no-sub", "--flood", "200", "--total-wait", "20000",
+                     "--expect", "init err=0 ", "--expect", "refused=1", "--expect", "type=-200",
+                     "--expect", f"disconnect err={(11 << 32) | errno.ETIMEDOUT} high=11 low={errno.ETIMEDOUT}",
+                     "--forbid", "type=0 ", timeout=60)
+        assert srv.served.is_set()
+    assert_ok(r)
+    accepted = int(r.stdout.split("flood accepted=")[1].split()[0])
+    # 64 MiB of queue plus what the kernel's socket buffers took before the server stopped reading
+    assert 16 <= accepted <= 64 + 16, r.stdout[-2000:]
+    assert r.stdout.count("type=-200") == accepted + 1  # the GetGlobalState sent from OnInitConnect too
+    peak_kb = int(r.stdout.split("vmhwm_kb=")[1].split()[0])
+    assert peak_kb < 120 * 1024, f"peak RSS {peak_kb} KiB"
+
+
+def test_allocation_failure_never_escapes(standin_mod: Any, san_build: Build) -> None:
+    """Every allocation of a whole session failed in turn (N = 1..80): no exception leaves the
+    library and every session ends with something the application sees. At 8fc4741 the first
+    failing allocation in CreateFTAPIChannel's members ended the process."""
+    with standin_mod.StandIn(lifetime=120, max_conns=None) as s:
+        r = san_build.run("channel_oom", "127.0.0.1", str(s.port), "1", "80", timeout=300)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-4000:]}"
+    assert "silent=0" in r.stdout
+    failed = int(r.stdout.split("failed_allocs=")[1].split()[0])
+    assert failed >= 20  # the failures did land inside sessions
+
+
+def test_pem_der_reader_fuzzed(san_build: Build, rsa_keys: dict[str, Path], tmp_path: Path) -> None:
+    """The PEM/DER reader the Windows backend uses, built on Linux under ASan+UBSan: 30000 mutated
+    PKCS#1 and PKCS#8 keys (deterministic), no sanitizer report."""
+    from Crypto.PublicKey import RSA
+
+    key = RSA.import_key(rsa_keys["pkcs1"].read_bytes())
+    seeds = []
+    for pkcs in (1, 8):
+        f = tmp_path / f"seed-pkcs{pkcs}.der"
+        f.write_bytes(key.export_key(format="DER", pkcs=pkcs))
+        seeds.append(str(f))
+    r = san_build.run("channel_pem_fuzz", "30000", *seeds, timeout=300)
+    assert r.returncode == 0 and "channel_pem_fuzz: 30000 inputs" in r.stdout, r.stderr[-4000:]

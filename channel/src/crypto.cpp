@@ -2,26 +2,43 @@
 // supplies the block operations).
 #include "crypto.h"
 
+#include <stddef.h>
+
+#include <algorithm>
+
 #include "crypto_backend.h"
 
 namespace opend_channel {
 
 namespace {
 const uint8_t* u8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+uint8_t* at(std::string& s, size_t i) { return reinterpret_cast<uint8_t*>(&s[0]) + i; }
 bool key_ok(const std::string& key16) { return key16.size() == 16; }
 }  // namespace
 
+bool aes_cbc_encrypt_append(const std::string& key16, const std::string& iv16, const char* in, size_t n, std::string& out) {
+    if (!key_ok(key16) || iv16.size() != 16 || n > 0x7fff0000u) return false;
+    const size_t start = out.size(), pad = 16 - n % 16;  // PKCS#7: 1..16 bytes
+    out.append(in, n);
+    out.append(pad, static_cast<char>(pad));
+    if (backend::aes128(true, key16, &iv16, at(out, start), n + pad)) return true;
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), '\0');  // the plaintext copy
+    out.resize(start);
+    return false;
+}
+
 bool aes_cbc_encrypt(const std::string& key16, const std::string& iv16, const std::string& in, std::string& out) {
-    if (!key_ok(key16) || iv16.size() != 16 || in.size() > 0x7fff0000u) return false;
-    std::string padded(in);
-    padded.append(16 - in.size() % 16, static_cast<char>(16 - in.size() % 16));  // PKCS#7: 1..16 bytes
-    return backend::aes128(true, key16, &iv16, u8(padded), padded.size(), out);
+    std::string enc;
+    enc.reserve(aes_cbc_size(in.size()));
+    if (!aes_cbc_encrypt_append(key16, iv16, in.data(), in.size(), enc)) return false;
+    out.swap(enc);
+    return true;
 }
 
 bool aes_cbc_decrypt(const std::string& key16, const std::string& iv16, const std::string& in, std::string& out) {
     if (!key_ok(key16) || iv16.size() != 16 || in.empty() || in.size() % 16 != 0 || in.size() > 0x7fff0000u) return false;
-    std::string dec;
-    if (!backend::aes128(false, key16, &iv16, u8(in), in.size(), dec) || dec.size() != in.size()) return false;
+    std::string dec(in);
+    if (!backend::aes128(false, key16, &iv16, at(dec, 0), dec.size())) return false;
     size_t pad = static_cast<uint8_t>(dec[dec.size() - 1]);
     if (pad == 0 || pad > 16) return false;
     for (size_t i = dec.size() - pad; i < dec.size(); ++i) {
@@ -32,15 +49,25 @@ bool aes_cbc_decrypt(const std::string& key16, const std::string& iv16, const st
     return true;
 }
 
+bool ftaes_ecb_encrypt_append(const std::string& key16, const char* in, size_t n, std::string& out) {
+    if (!key_ok(key16) || n > 0x7fff0000u) return false;
+    const size_t start = out.size(), r = n % 16, blocks = ftaes_ecb_size(n) - 16;
+    out.append(in, n);
+    out.append(blocks - n, '\0');  // zero padding to whole blocks
+    if (blocks > 0 && !backend::aes128(true, key16, 0, at(out, start), blocks)) {
+        std::fill(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), '\0');  // the plaintext copy
+        out.resize(start);
+        return false;
+    }
+    out.append(15, '\0');
+    out.push_back(static_cast<char>(r));
+    return true;
+}
+
 bool ftaes_ecb_encrypt(const std::string& key16, const std::string& in, std::string& out) {
-    if (!key_ok(key16) || in.size() > 0x7fff0000u) return false;
-    size_t r = in.size() % 16;
-    std::string padded(in);
-    if (r) padded.append(16 - r, '\0');
     std::string enc;
-    if (!padded.empty() && !backend::aes128(true, key16, 0, u8(padded), padded.size(), enc)) return false;
-    enc.append(15, '\0');
-    enc.push_back(static_cast<char>(r));
+    enc.reserve(ftaes_ecb_size(in.size()));
+    if (!ftaes_ecb_encrypt_append(key16, in.data(), in.size(), enc)) return false;
     out.swap(enc);
     return true;
 }
@@ -51,11 +78,19 @@ bool ftaes_ecb_decrypt(const std::string& key16, const std::string& in, std::str
     if (r > 15) return false;
     size_t n = in.size() - 16;
     if (n == 0 && r != 0) return false;
-    std::string dec;
-    if (n > 0 && !backend::aes128(false, key16, 0, u8(in), n, dec)) return false;
+    std::string dec(in, 0, n);
+    if (n > 0 && !backend::aes128(false, key16, 0, at(dec, 0), n)) return false;
     if (r != 0) dec.resize(dec.size() - (16 - r));
     out.swap(dec);
     return true;
+}
+
+void wipe(std::string& s) {
+    if (!s.empty()) {
+        volatile char* p = &s[0];
+        for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+    }
+    s.clear();
 }
 
 RsaKey::RsaKey() : key_(0), size_(0) {}

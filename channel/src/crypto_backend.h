@@ -10,8 +10,9 @@
 namespace opend_channel {
 namespace backend {
 
-// AES-128 over whole blocks (n a multiple of 16), no padding: CBC from iv16, ECB when iv16 is null.
-bool aes128(bool enc, const std::string& key16, const std::string* iv16, const uint8_t* in, size_t n, std::string& out);
+// AES-128 over whole blocks (n a multiple of 16), no padding, in place: CBC from iv16, ECB when iv16
+// is null. On failure buf's contents are undefined.
+bool aes128(bool enc, const std::string& key16, const std::string* iv16, uint8_t* buf, size_t n);
 
 // An RSA private key from PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY", no passphrase);
 // null when there is none. *size: the modulus in bytes.

@@ -12,28 +12,27 @@
 
 namespace opend_channel {
 
-void sha1(const void* data, size_t n, uint8_t out[20]) {
+bool sha1(const void* data, size_t n, uint8_t out[20]) {
     unsigned int len = 20;
     static const char empty = 0;
-    if (!EVP_Digest(n ? data : &empty, n, out, &len, EVP_sha1(), 0)) memset(out, 0, 20);
+    if (EVP_Digest(n ? data : &empty, n, out, &len, EVP_sha1(), 0) == 1 && len == 20) return true;
+    memset(out, 0, 20);
+    return false;
 }
 
 namespace backend {
 
-bool aes128(bool enc, const std::string& key16, const std::string* iv16, const uint8_t* in, size_t n, std::string& out) {
+bool aes128(bool enc, const std::string& key16, const std::string* iv16, uint8_t* buf, size_t n) {
     if (key16.size() != 16 || (iv16 && iv16->size() != 16) || n % 16 != 0 || n > 0x7fff0000u) return false;
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return false;
-    bool ok = false;
-    std::vector<uint8_t> buf(n + 32);
+    // in place (EVP allows the input and output to be the same buffer); without padding, Final adds nothing
     int l1 = 0, l2 = 0;
-    if (EVP_CipherInit_ex(ctx, iv16 ? EVP_aes_128_cbc() : EVP_aes_128_ecb(), 0, reinterpret_cast<const uint8_t*>(key16.data()),
-                          iv16 ? reinterpret_cast<const uint8_t*>(iv16->data()) : 0, enc ? 1 : 0) == 1 &&
-        EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 && EVP_CipherUpdate(ctx, buf.data(), &l1, in, static_cast<int>(n)) == 1 &&
-        EVP_CipherFinal_ex(ctx, buf.data() + l1, &l2) == 1) {
-        out.assign(reinterpret_cast<const char*>(buf.data()), static_cast<size_t>(l1 + l2));
-        ok = true;
-    }
+    bool ok = EVP_CipherInit_ex(ctx, iv16 ? EVP_aes_128_cbc() : EVP_aes_128_ecb(), 0,
+                                reinterpret_cast<const uint8_t*>(key16.data()),
+                                iv16 ? reinterpret_cast<const uint8_t*>(iv16->data()) : 0, enc ? 1 : 0) == 1 &&
+              EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 && EVP_CipherUpdate(ctx, buf, &l1, buf, static_cast<int>(n)) == 1 &&
+              EVP_CipherFinal_ex(ctx, buf + l1, &l2) == 1 && static_cast<size_t>(l1 + l2) == n;
     EVP_CIPHER_CTX_free(ctx);
     return ok;
 }

@@ -17,6 +17,8 @@ namespace opend_channel {
 namespace net {
 
 namespace {
+// Where the kernel cannot create a socket close-on-exec at once (SOCK_CLOEXEC, pipe2: Linux, the
+// BSDs), the flag is set right after: a fork() in between would inherit the descriptor.
 bool set_nonblock_cloexec(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
@@ -32,7 +34,11 @@ int would_block_code() { return EWOULDBLOCK; }
 int resolve(const std::string& host, uint16_t port, std::vector<Address>& out) { return resolve_tcp(host, port, out, EAI_NONAME); }
 
 int connect_start(const Address& a, socket_t& s) {
+#ifdef SOCK_CLOEXEC
+    s = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+#else
     s = socket(a.family, SOCK_STREAM, IPPROTO_TCP);
+#endif
     if (s < 0) {
         s = kInvalid;
         return errno ? errno : EINVAL;
@@ -65,7 +71,11 @@ int connect_result(socket_t s) {
 
 bool Waker::open() {
     int fds[2];
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+#else
     if (pipe(fds) != 0) return false;
+#endif
     if (!set_nonblock_cloexec(fds[0]) || !set_nonblock_cloexec(fds[1])) {
         ::close(fds[0]);
         ::close(fds[1]);

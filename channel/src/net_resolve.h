@@ -25,14 +25,19 @@ inline int resolve_tcp(const std::string& host, uint16_t port, std::vector<Addre
     struct addrinfo* res = 0;
     int rc = getaddrinfo(host.c_str(), portstr, &hints, &res);
     if (rc != 0) return rc < 0 ? -rc : rc;
-    for (struct addrinfo* ai = res; ai && out.size() < 16; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof(Address().storage)) continue;
-        Address a;
-        memset(&a, 0, sizeof(a));
-        memcpy(a.storage, ai->ai_addr, ai->ai_addrlen);
-        a.len = static_cast<unsigned>(ai->ai_addrlen);
-        a.family = ai->ai_family;
-        out.push_back(a);
+    try {
+        for (struct addrinfo* ai = res; ai && out.size() < 16; ai = ai->ai_next) {
+            if (ai->ai_addrlen > sizeof(Address().storage)) continue;
+            Address a;
+            memset(&a, 0, sizeof(a));
+            memcpy(a.storage, ai->ai_addr, ai->ai_addrlen);
+            a.len = static_cast<unsigned>(ai->ai_addrlen);
+            a.family = ai->ai_family;
+            out.push_back(a);
+        }
+    } catch (...) {
+        freeaddrinfo(res);  // out of memory: the caller's catch reports it
+        throw;
     }
     freeaddrinfo(res);
     return out.empty() ? none_found : 0;

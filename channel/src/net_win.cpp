@@ -73,6 +73,9 @@ int connect_start(const Address& a, socket_t& s) {
     if (rc != 0) return rc;
     BOOL one = TRUE;
     setsockopt(k, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof(one));
+    // out-of-band bytes arrive inline (OpenD sends none: one is a protocol error in the stream);
+    // otherwise one would keep exceptfds set while recv never consumes it, and the I/O thread spins
+    setsockopt(k, SOL_SOCKET, SO_OOBINLINE, reinterpret_cast<const char*>(&one), sizeof(one));
     if (::connect(k, reinterpret_cast<const struct sockaddr*>(a.storage), static_cast<int>(a.len)) != 0) {
         int e = WSAGetLastError();
         if (e != WSAEWOULDBLOCK && e != WSAEINPROGRESS && e != WSAEINTR) {

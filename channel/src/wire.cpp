@@ -67,6 +67,17 @@ void Reassembler::feed(const void* data, size_t n) {
         buf_.erase(0, pos_);
         pos_ = 0;
     }
+    // a large packet whose header is in: room for exactly that packet instead of a doubling of the
+    // buffer, once half of it has arrived (a header alone must not make us allocate 64 MiB)
+    size_t avail = buf_.size() - pos_;
+    if (avail >= kHeaderSize) {
+        FTAPI_ProtoHeader h;
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + pos_;
+        if (parse_header(p, h, max_body_) == kHeaderOk) {
+            size_t need = pos_ + kHeaderSize + h.nBodyLen, have = buf_.size() + n;
+            if (need > buf_.capacity() && need > have && have >= need / 2) buf_.reserve(need);
+        }
+    }
     buf_.append(static_cast<const char*>(data), n);
 }
 
@@ -82,11 +93,20 @@ Reassembler::Result Reassembler::next(Packet& out) {
     }
     if (avail - kHeaderSize < h.nBodyLen) return kNeedMore;
     out.header = h;
+    size_t total = kHeaderSize + h.nBodyLen;
+    if (pos_ == 0 && buf_.size() == total && h.nBodyLen > kKeepCapacity) {
+        // the buffer is this one large packet: hand its storage over instead of copying it
+        buf_.erase(0, kHeaderSize);
+        out.body.swap(buf_);
+        std::string().swap(buf_);
+        return kPacket;
+    }
     out.body.assign(reinterpret_cast<const char*>(p) + kHeaderSize, h.nBodyLen);
-    pos_ += kHeaderSize + h.nBodyLen;
+    pos_ += total;
     if (pos_ == buf_.size()) {
         buf_.clear();
         pos_ = 0;
+        if (buf_.capacity() > kKeepCapacity) std::string().swap(buf_);  // shrink after a large packet
     }
     return kPacket;
 }

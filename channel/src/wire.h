@@ -42,7 +42,10 @@ public:
     enum Result { kNeedMore = 0, kPacket = 1, kError = 2 };
     Result next(Packet& out);
     size_t buffered() const { return buf_.size() - pos_; }
-    void reset() { buf_.clear(); pos_ = 0; error_ = false; }
+    size_t capacity() const { return buf_.capacity(); }
+    // a buffer larger than this is given back once it is empty
+    static const size_t kKeepCapacity = 1024 * 1024;
+    void reset() { std::string().swap(buf_); pos_ = 0; error_ = false; }
 
 private:
     uint32_t max_body_;

@@ -1,7 +1,8 @@
-// Feeds attacker-controlled bytes through the channel's receive path, without socket or thread:
-// the same Channel::receive() the I/O thread calls on every recv (reassembler, header parse,
-// InitConnect reply with optional RSA, AES-CBC / FTAES-ECB decrypt, SHA-1 check, reply/push
-// dispatch, callbacks through the C API), then the peer-closed path at the end of the stream.
+// Feeds attacker-controlled bytes through the channel's real read loop: the I/O thread's pump()
+// on one end of a socketpair (poll, recv, reassembler, header parse, InitConnect reply with
+// optional RSA, AES-CBC / FTAES-ECB decrypt, SHA-1 check, reply/push dispatch, callbacks through
+// the C API, timers), a writer thread on the other end, then the peer-closed path at the end of
+// the stream. Only resolve and connect are skipped (POSIX only: socketpair).
 // Every callback is checked and printed; any violation makes the exit code 1.
 //
 //   channel_feed [--rsa-key PEM] [--quiet] [FILE]     (FILE or stdin: records, see below)
@@ -27,6 +28,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "FTAPIChannel.h"
 #include "channel.h"
 #include "crypto.h"
@@ -49,8 +53,9 @@ namespace opend_channel {
 // The friend of Channel: what init_connect() and run() do around pump(), minus socket and thread.
 class FeedHarness {
 public:
-    // init_connect(): the I/O thread is `body`, running what run() would around receive()
-    static bool start(Channel& c, bool encrypt, void (*body)()) {
+    // init_connect(): the I/O thread is `body` (which calls enter() first), running what run()
+    // would around receive()
+    static bool start(Channel& c, bool encrypt, void (*body)(), std::thread& t) {
         std::lock_guard<std::mutex> g(c.mu_);
         if (!c.waker_.open()) return false;
         c.state_ = Channel::kConnecting;
@@ -60,37 +65,35 @@ public:
         c.aes_key_.clear();
         c.aes_iv_.clear();
         c.conn_id_ = 0;
-        c.outbuf_.clear();
+        c.outq_.clear();
+        c.out_off_ = 0;
+        c.queued_ = 0;
         c.pending_.clear();
         c.keepalive_serials_.clear();
         c.reasm_.reset();
         c.running_ = true;
-        c.thread_ = std::thread(body);
-        c.io_id_ = c.thread_.get_id();
+        ++c.generation_;
+        c.retain();  // the thread's reference, dropped by finish()
+        t = std::thread(body);
         return true;
     }
-    static bool queue_init_request(Channel& c) { return c.queue_init_request(); }
-    static bool receive(Channel& c, const char* p, size_t n, Clock::time_point& deadline) {
-        return c.receive(p, n, deadline);
+    static void enter(Channel& c) { Channel::mark_io_thread(&c); }
+    // run()'s start: the key check, then the InitConnect request
+    static bool queue_init_request(Channel& c) { return c.keys_usable() && c.queue_init_request(); }
+    // run() after connect_phase(): the pump loop on a connected socket
+    static void serve(Channel& c, int fd) {
+        c.sock_ = fd;
+        c.rbuf_.resize(65536);
+        Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(c.timing_.reply_timeout_ms);
+        while (c.pump(deadline)) {
+        }
     }
-    static bool stopping(Channel& c) { return c.stopping(); }
-    // recv_some() == -2 in pump()
-    static void peer_closed(Channel& c) {
-        c.fail_connection(static_cast<int64_t>(static_cast<uint64_t>(FTAPI_ConnectFailType_RecvFailed) << 32),
-                          "connection closed by peer");
-    }
-    // the end of run()
+    // the end of the thread
     static void finish(Channel& c) {
-        std::lock_guard<std::mutex> g(c.mu_);
-        c.state_ = Channel::kDone;
-        c.pending_.clear();
-        c.outbuf_.clear();
-        c.running_ = false;
+        Channel::thread_ended(0, c.end_of_thread());
+        Channel::mark_io_thread(0);
     }
-    static bool cbc(Channel& c) {
-        std::lock_guard<std::mutex> g(c.mu_);
-        return c.cbc_;
-    }
+    static size_t reassembler_capacity(Channel& c) { return c.reasm_.capacity(); }
 };
 
 }  // namespace opend_channel
@@ -118,6 +121,8 @@ struct CaseState {
 };
 
 CaseState g_case;
+std::string g_last_init_desc;  // the terminal callback tells how the stream ended
+long long g_last_err = 0;
 bool g_quiet = false;
 long g_violations = 0;
 long g_callbacks = 0;
@@ -169,14 +174,7 @@ void check_body(const FTAPI_ProtoHeader* h, const char* data, int32_t len) {
     uint8_t d[20];
     sha1(data, static_cast<size_t>(len), d);
     if (memcmp(d, h->arrBodySHA1, 20) != 0) violation("SHA-1 of data[0..len) is not the header's");
-    uint32_t wire = h->nBodyLen, n = static_cast<uint32_t>(len);
-    if (!g_case.encrypt) {
-        if (n != wire) violation("plain body: len != bodyLen");
-    } else if (wire % 16 != 0 || wire == 0) {
-        violation("encrypted body accepted with a bodyLen that is no multiple of 16");
-    } else if (FeedHarness::cbc(*g_case.channel) ? n >= wire || wire - n > 16 : n + 16 > wire || wire - 16 - n >= 16) {
-        violation("decrypted length does not fit the wire length");
-    }
+    if (h->nBodyLen != static_cast<uint32_t>(len)) violation("header nBodyLen is not the length handed over");
 }
 
 bool may_call_back(const char* what) {
@@ -207,6 +205,7 @@ void on_init(FTAPIChannelPtr p, Futu::i64_t err, const char* desc) {
     if (g_case.init_seen) violation("a second OnInitConnect");
     if (g_case.finished) violation("OnInitConnect after the end");
     g_case.init_seen = true;
+    g_last_init_desc = desc ? desc : "";
     if (!desc) violation("OnInitConnect with a null desc");
     else if (strnlen(desc, 1 << 16) >= (1 << 16)) violation("OnInitConnect desc is not terminated within 64 KiB");
     if (err != 0) {
@@ -272,6 +271,7 @@ void on_disconnect(FTAPIChannelPtr p, Futu::i64_t err) {
     if (!may_call_back("OnDisConnect")) return;
     g_case.finished = true;
     if (!g_case.outstanding.empty()) violation("OnDisConnect with requests never answered");
+    g_last_err = static_cast<long long>(err);
     uint64_t e = static_cast<uint64_t>(err);
     uint32_t high = static_cast<uint32_t>(e >> 32), low = static_cast<uint32_t>(e);
     if (high != static_cast<uint32_t>(FTAPI_ConnectFailType_RecvFailed) || (low != 0 && low != 71))
@@ -290,40 +290,54 @@ std::mutex g_done_mu;
 std::condition_variable g_done_cv;
 bool g_done = false;
 
-// The I/O thread of a case: run() with receive() fed from the record instead of recv().
+// The I/O thread of a case: run() with the socket of a socketpair instead of a connect.
+int g_fds[2] = {-1, -1};  // [0] the channel's end, [1] the writer's
+
 void io_thread() {
     Channel& c = *g_case.channel;
+    FeedHarness::enter(c);
     if (!FeedHarness::queue_init_request(c)) {
         g_how = "start-failed";
         if (!g_case.finished) violation("InitConnect request could not be queued and no OnInitConnect said so");
+        ::close(g_fds[0]);
     } else {
-        Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(12000);
-        size_t pos = 0;
-        bool alive = true;
-        for (size_t i = 0; alive && i < g_cuts.size(); ++i) {
-            // one receive per piece, at most a read chunk (64 KiB) each, as pump() reads
-            while (alive && pos < g_cuts[i]) {
-                size_t take = std::min<size_t>(g_cuts[i] - pos, 65536);
-                alive = FeedHarness::receive(c, g_stream + pos, take, deadline);
-                pos += take;
-            }
-        }
-        if (!alive) {
-            g_how = g_case.closed ? "closed" : "stream";
-            if (!g_case.closed && !g_case.finished) violation("the receive path ended the connection without a callback");
-        } else if (g_case.closed || FeedHarness::stopping(c)) {
+        FeedHarness::serve(c, g_fds[0]);  // the channel closes its end when the thread ends
+        if (g_case.closed) {
             g_how = "closed";
-            if (!g_case.closed) violation("stopping without a Close");
         } else {
-            if (g_case.finished) violation("connection still alive after a terminal callback");
-            FeedHarness::peer_closed(c);
-            if (!g_case.finished) violation("peer close gave no terminal callback");
+            if (!g_case.finished) violation("the read loop ended the connection without a callback");
+            bool peer = g_last_err == static_cast<long long>(static_cast<uint64_t>(FTAPI_ConnectFailType_RecvFailed) << 32) ||
+                        g_last_init_desc == "connection closed by peer";
+            g_how = peer ? "eof" : "stream";
         }
     }
+    if (FeedHarness::reassembler_capacity(c) > Reassembler::kKeepCapacity + kHeaderSize)
+        violation("the reassembly buffer kept a large packet's size");
     FeedHarness::finish(c);
     std::lock_guard<std::mutex> g(g_done_mu);
     g_done = true;
     g_done_cv.notify_all();
+}
+
+// The server: the stream in its pieces, then end of stream. Stops when the channel closes its end.
+void writer_thread() {
+    size_t pos = 0;
+    for (size_t i = 0; i < g_cuts.size(); ++i) {
+        while (pos < g_cuts[i]) {
+            ssize_t n = ::send(g_fds[1], g_stream + pos, g_cuts[i] - pos, MSG_NOSIGNAL);
+            if (n <= 0) {
+                ::close(g_fds[1]);
+                return;
+            }
+            pos += static_cast<size_t>(n);
+        }
+    }
+    ::shutdown(g_fds[1], SHUT_WR);
+    // hold the end open until the channel closes its own: reading drains what it sends
+    char buf[4096];
+    for (int i = 0; i < 100000 && ::recv(g_fds[1], buf, sizeof(buf), 0) > 0; ++i) {
+    }
+    ::close(g_fds[1]);
 }
 
 bool run_case(int index, const std::string& rec, const std::string& rsa_pem) {
@@ -374,12 +388,24 @@ bool run_case(int index, const std::string& rec, const std::string& rsa_pem) {
         std::lock_guard<std::mutex> g(g_done_mu);
         g_done = false;
     }
-    if (!FeedHarness::start(*g_case.channel, g_case.encrypt, io_thread)) {
+    g_last_init_desc.clear();
+    g_last_err = 0;
+    std::thread t, w;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_fds) != 0) {
+        violation("cannot make a socketpair");
+    } else if (!FeedHarness::start(*g_case.channel, g_case.encrypt, io_thread, t)) {
         violation("cannot start the I/O thread");
+        ::close(g_fds[0]);
+        ::close(g_fds[1]);
     } else {
-        // the case runs on the channel's thread; Release below joins it
-        std::unique_lock<std::mutex> g(g_done_mu);
-        g_done_cv.wait(g, [] { return g_done; });
+        w = std::thread(writer_thread);
+        // the case runs on the channel's thread
+        {
+            std::unique_lock<std::mutex> g(g_done_mu);
+            g_done_cv.wait(g, [] { return g_done; });
+        }
+        t.join();
+        w.join();
     }
     out("end %s\n", g_how);
     ReleaseFTAPIChannel(ch);

@@ -1,12 +1,15 @@
 // Scenario driver over the public C API only: connect, GetGlobalState, Qot_Sub, wait for a push.
 //   channel_scenario HOST PORT [--encrypt] [--rsa-key FILE] [--no-sub] [--push-wait MS]
 //                    [--close-in-callback] [--release-in-callback] [--total-wait MS] [--hold MS]
-//                    [--reconnect] [--burst N] [--expect TEXT]... [--forbid TEXT]...
+//                    [--reconnect] [--burst N] [--bad-rsa-key] [--flood N] [--expect TEXT]... [--forbid TEXT]...
 // Prints one line per event. Each --expect TEXT must be a substring of an event line, in order;
 // without --expect the normal run is expected; no line may contain a --forbid TEXT. --hold keeps
 // the connection open that long after the run (keepalives); --reconnect closes and runs the whole
 // script a second time on the same channel; --burst sends N more GetGlobalState from the main
-// thread after the run and waits for their replies. Exit 0 when the expectations hold.
+// thread after the run and waits for their replies. --bad-rsa-key sets a PEM that does not load
+// (after --rsa-key's, if given). --flood N sends up to N requests of 1 MiB from the main thread once
+// InitConnect succeeded, until SendProto refuses one ("flood accepted=K refused=0|1"). On Linux the
+// last line is "vmhwm_kb=N", the process's peak resident memory. Exit 0 when the expectations hold.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +157,8 @@ int main(int argc, char** argv) {
     int push_wait_ms = 5000, total_wait_ms = 40000;
     int hold_ms = 0;
     bool reconnect = false;
-    int burst = 0;
+    int burst = 0, flood = 0;
+    bool bad_key = false;
     std::vector<std::string> expect, forbid;
     for (int i = 3; i < argc; ++i) {
         std::string a = argv[i];
@@ -170,6 +174,8 @@ int main(int argc, char** argv) {
         else if (a == "--no-sub") g_no_sub = true;
         else if (a == "--reconnect") reconnect = true;
         else if (a == "--burst" && i + 1 < argc) burst = atoi(argv[++i]);
+        else if (a == "--flood" && i + 1 < argc) flood = atoi(argv[++i]);
+        else if (a == "--bad-rsa-key") bad_key = true;
         else if (a == "--push-wait" && i + 1 < argc) push_wait_ms = atoi(argv[++i]);
         else if (a == "--total-wait" && i + 1 < argc) total_wait_ms = atoi(argv[++i]);
         else if (a == "--close-in-callback") g_close_in_cb = true;
@@ -194,6 +200,7 @@ int main(int argc, char** argv) {
     FTAPIChannel_SetClientInfo(ch, "channel_scenario", 100);
     FTAPIChannel_SetProgrammingLanguage(ch, "C++");
     if (!pem.empty()) FTAPIChannel_SetRSAPrivateKey(ch, pem.c_str());
+    if (bad_key) FTAPIChannel_SetRSAPrivateKey(ch, "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n");
     FTAPIChannel_SetOnInitConnectCallback(ch, on_init);
     FTAPIChannel_SetOnReplyCallback(ch, on_reply);
     FTAPIChannel_SetOnPushCallback(ch, on_push);
@@ -219,6 +226,26 @@ int main(int argc, char** argv) {
     }
     int rc = FTAPIChannel_InitConnect(ch, host, static_cast<Futu::u16_t>(port), encrypt ? 1 : 0);
     record(fmt("initconnect rc=%d", rc), rc != 0);
+    if (flood > 0 && rc == 0) {
+        bool ready = false;
+        {
+            std::unique_lock<std::mutex> g(g_mu);
+            std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            for (int rounds = 0; rounds < 100000 && !ready && std::chrono::steady_clock::now() < t; ++rounds) {
+                for (size_t i = run_first_line; i < g_lines.size(); ++i)
+                    if (g_lines[i].find("init err=0 ") == 0) ready = true;
+                if (!ready) g_cv.wait_until(g, t);
+            }
+        }
+        std::string body(1024 * 1024, 'x');
+        int accepted = 0;
+        bool refused = false;
+        for (int i = 0; ready && i < flood && !refused; ++i) {
+            if (FTAPIChannel_SendProto(ch, kGetGlobalState, 0, body.data(), static_cast<Futu::i32_t>(body.size())) != 0) ++accepted;
+            else refused = true;
+        }
+        record(fmt("flood accepted=%d refused=%d", accepted, refused ? 1 : 0), false);
+    }
 
     {
         // the push wait starts with the Qot_Sub reply; the whole run is bounded by total_wait_ms
@@ -339,5 +366,12 @@ int main(int argc, char** argv) {
         }
     }
     printf("OK: %zu expectations met\n", expect.size());
+#ifdef __linux__
+    std::string status;
+    if (read_file("/proc/self/status", status)) {
+        size_t at = status.find("VmHWM:");
+        if (at != std::string::npos) printf("vmhwm_kb=%ld\n", atol(status.c_str() + at + 6));
+    }
+#endif
     return 0;
 }

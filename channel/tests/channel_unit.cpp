@@ -172,14 +172,27 @@ static void test_aes() {
         CHECK(aes_cbc_encrypt(key, iv, in, enc));
         CHECK(enc.size() == (lens[i] / 16 + 1) * 16);  // PKCS#7 adds 1..16 bytes
         CHECK(aes_cbc_decrypt(key, iv, enc, dec) && dec == in);
+        // appended after a header and encrypted there: the same bytes, in the buffer reserved for them
+        std::string pkt("HDR");
+        pkt.reserve(3 + aes_cbc_size(in.size()));
+        const char* base = pkt.data();
+        CHECK(aes_cbc_encrypt_append(key, iv, in.data(), in.size(), pkt));
+        CHECK(pkt.data() == base && pkt.compare(0, 3, "HDR") == 0 && pkt.compare(3, std::string::npos, enc) == 0);
         CHECK(ftaes_ecb_encrypt(key, in, enc));
         CHECK(enc.size() == (lens[i] + 15) / 16 * 16 + 16);
+        pkt = "HDR";
+        pkt.reserve(3 + ftaes_ecb_size(in.size()));
+        base = pkt.data();
+        CHECK(ftaes_ecb_encrypt_append(key, in.data(), in.size(), pkt));
+        CHECK(pkt.data() == base && pkt.compare(0, 3, "HDR") == 0 && pkt.compare(3, std::string::npos, enc) == 0);
         CHECK(enc[enc.size() - 1] == static_cast<char>(lens[i] % 16));
         CHECK(enc.substr(enc.size() - 16, 15) == std::string(15, '\0'));
         CHECK(ftaes_ecb_decrypt(key, enc, dec) && dec == in);
     }
     std::string out;
     CHECK(!aes_cbc_encrypt("short", iv, "x", out));
+    out = "HDR";
+    CHECK(!aes_cbc_encrypt_append("short", iv, "x", 1, out) && out == "HDR");  // a failure leaves out as it was
     CHECK(!aes_cbc_decrypt(key, iv, "", out));
     CHECK(!aes_cbc_decrypt(key, iv, std::string(17, 'a'), out));
     CHECK(!aes_cbc_decrypt(key, iv, std::string(32, 'a'), out) || out.size() <= 31);  // bad padding
