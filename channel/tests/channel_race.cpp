@@ -1,5 +1,5 @@
 // The lifetime promises of the C API under concurrency, over the public C API only, each round a
-// fresh channel against a server on loopback (tests/opend_standin.py):
+// fresh channel against a server on loopback (src/opend_build/standin.py):
 //   channel_race HOST PORT SCENARIO ROUNDS [CLOSING_PORT]
 // SCENARIO:
 //   close-vs-release   Close on the main thread while OnInitConnect calls ReleaseFTAPIChannel:
