@@ -77,7 +77,7 @@ def test_default_futu_summary_counts(default_futu: Built) -> None:
 def test_unity_batches_are_bounded_by_generated_size(default_futu: Built) -> None:
     """Batches hold at most 4 files and about 400 KB of generated code; bigger files compile alone."""
     build = Path(str(default_futu.summary["log"]).removesuffix(".log"))
-    batches = [re.findall(r"Proto/(\w+)\.pb\.cc", f.read_text()) for f in (build / "CMakeFiles/opend_sdk.dir/Unity").glob("unity_*.cxx")]
+    batches = [re.findall(r'^#include ".*/Proto/(\w+)\.pb\.cc"$', f.read_text(), re.M) for f in (build / "CMakeFiles/opend_sdk.dir/Unity").glob("unity_*.cxx")]
     stems = sorted(p.name.removesuffix(".pb.cc") for p in (build / "generated/Proto").glob("*.pb.cc"))
     assert sorted(s for b in batches for s in b) == stems and len(stems) == 184
 
