@@ -308,7 +308,8 @@ def test_installed_prefix_from_a_folder(small_pb321: Built, small_sdk: Path, wor
 
 
 def test_protoc_of_another_version_is_refused(small_pb321: Built, default_futu: Built, small_sdk: Path, tmp_path: Path) -> None:
-    """protobuf-compiler from one place and libprotobuf-dev from another: refused at configure."""
+    """protobuf-compiler from one place and libprotobuf-dev from another: refused when planning,
+    before anything is configured (the configure's own check stays behind it)."""
     mixed = tmp_path / "mixed prefix"
     shutil.copytree(pb_prefix_of("--sdk", str(small_sdk), "--protobuf", "3.21.12"), mixed, symlinks=True)
     shutil.copy2(pb_prefix_of() / "bin" / "protoc", mixed / "bin" / "protoc")  # protoc 3.5.1
@@ -316,8 +317,8 @@ def test_protoc_of_another_version_is_refused(small_pb321: Built, default_futu: 
     r = run_driver("--os", "linux", "--sdk", str(small_sdk), "--protobuf", str(mixed), "--out", str(out))
     assert r.returncode == 4, r.output
     first = r.stderr.splitlines()[0]
-    assert first.startswith("error: protoc ") and "'3.5.1'" in first and "3.21.12" in first, r.stderr
-    assert "what to do: install the protoc of that same version" in r.stderr
+    assert first.startswith(f"error: --protobuf {mixed}: its protoc ") and "protobuf 3.5.1" in first and "3.21.12" in first, r.stderr
+    assert "what to do: install one version of both" in r.stderr
     assert "compile" not in r.stdout.split("configure")[-1]  # nothing compiled
     assert not out.exists()
 
