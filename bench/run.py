@@ -283,9 +283,11 @@ class Ours:
         return r
 
     def build(self, root: Path, *extra: str, env: dict[str, str | None] | None = None) -> tuple[Measure, dict]:  # type: ignore[type-arg]
+        # One output per cache root, so a row of another configuration (--protobuf system) never
+        # publishes over the pinned build's output, which the driver refuses.
         summary = self.work / "summary.json"
         summary.unlink(missing_ok=True)
-        m = measured([sys.executable, str(ROOT / "build.py"), "--os", "linux", "--sdk", str(self.sdk), "--out", str(self.work / "out"),
+        m = measured([sys.executable, str(ROOT / "build.py"), "--os", "linux", "--sdk", str(self.sdk), "--out", str(self.work / f"out-{root.name}"),
                       "--summary-json", str(summary), *extra], env={"OPEND_BUILD_CACHE": str(root), **(env or {})}, log=self.log)
         return m, json.loads(summary.read_text())
 
