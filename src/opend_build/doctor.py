@@ -274,7 +274,7 @@ def channel_needs(channel: str, target_os: str, arch: str, cross: bool, found: P
         return "ok", "channel: opend-build's open channel: CMake must find OpenSSL's libcrypto 3 (brew install openssl@3; OPENSSL_ROOT_DIR=$(brew --prefix openssl@3))"
     if found is not None:
         return "ok", f"channel: opend-build's open channel: OpenSSL's libcrypto for {arch}: {found}"
-    install = linux.openssl_hint(arch) if cross else "apt-get install libssl-dev"
+    install = linux.openssl_install(arch, cross)
     if channel == "open":
         return "fails", f"channel: --channel open needs OpenSSL's libcrypto 3 for {arch}, not installed: the configure would fail; install it: {install}"
     return "none", f"channel: none would be shipped: no OpenSSL libcrypto for {arch} (the open channel needs it); to have one: {install}"

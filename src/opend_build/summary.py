@@ -95,12 +95,12 @@ class Summary:
 def no_channel_reason(target_os: str, arch: str, cross: bool) -> tuple[str, str]:
     """Why the open channel was not built (CMake found no OpenSSL libcrypto 3 for the target) and
     the install line that fixes it."""
-    if target_os == "linux" and cross:
-        from .platforms.linux import openssl_hint
-
-        return f"no {arch} OpenSSL libcrypto 3 was found", openssl_hint(arch)
     if target_os == "linux":
-        return "OpenSSL's libcrypto 3 was not found", "Debian/Ubuntu: apt-get install libssl-dev"
+        from .platforms.linux import openssl_install
+
+        if cross:
+            return f"no {arch} OpenSSL libcrypto 3 was found", openssl_install(arch, cross)
+        return "OpenSSL's libcrypto 3 was not found", f"Debian/Ubuntu: {openssl_install(arch, cross)}"
     if target_os == "macos":
         return "OpenSSL's libcrypto 3 was not found", "brew install openssl@3, and OPENSSL_ROOT_DIR=$(brew --prefix openssl@3)"
     return "no channel was built", "see the log"

@@ -76,6 +76,11 @@ def openssl_hint(arch: str) -> str:
     return multiarch_hint(arch, "libssl-dev")
 
 
+def openssl_install(arch: str, cross: bool) -> str:
+    """The line that installs the open channel's OpenSSL for the target (doctor and the summary say it)."""
+    return openssl_hint(arch) if cross else "apt-get install libssl-dev"
+
+
 def target_has_openssl(arch: str, root: Path = Path("/")) -> bool:
     """Debian multiarch: the target's libcrypto and its configuration header (libssl-dev:<arch>)."""
     triplet = ARCHS[arch][0]
