@@ -1,11 +1,15 @@
 // Benchmark client for the open channel, public C API only (FTAPIChannel.h).
-//   channel_bench latency HOST PORT N [--warmup W] [--from-callback] [--rsa-key FILE] [--timeout-s S]
+//   channel_bench latency HOST PORT N [--warmup W] [--from-callback] [--spin-us S] [--rsa-key FILE] [--timeout-s S]
 //   channel_bench pushes  HOST PORT M [--rsa-key FILE] [--timeout-s S]
 // latency: W (default 100) then N GetGlobalState requests (1002, body Request{c2s{userID=0}}), one
 //          at a time from the main thread, each waiting for its reply; the time from SendProto to
 //          the main thread seeing the reply, per request. --from-callback: each next request is sent
 //          from the OnReply callback (the channel's I/O thread), timed from SendProto to OnReply: the
 //          channel without the hand-over to a waiting thread that a synchronous API needs.
+//          --spin-us S (default 0: block at once): the main thread watches a flag for up to S
+//          microseconds (yielding the CPU between looks) before it sleeps on the condition
+//          variable; OnReply wakes it only if it sleeps. An experiment (bench/channel/README.md):
+//          on the loaded 2-core machine spinning made the main-thread round trip slower, not faster.
 // pushes:  Qot_Sub for HK.00700 Basic, then counts Qot_UpdateBasicQot (3005) pushes until M; the
 //          window is from the first push to the M-th (also reported: from the Qot_Sub send).
 // --rsa-key: PEM file; the key is set and InitConnect asks for encryption.
@@ -16,15 +20,17 @@
 #include <string.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "../../channel/tests/read_file.h"
-#include <vector>
 
 #include "FTAPIChannel.h"
 
@@ -48,6 +54,9 @@ Futu::i64_t g_disc_err = 0;
 Futu::u32_t g_want_serial = 0;
 bool g_got_reply = false;
 int g_reply_type = 0;
+std::atomic<bool> g_reply_flag(false);  // g_got_reply, for the spinning waiter (set under g_mu)
+bool g_waiter_sleeps = false;           // the main thread sleeps on g_cv: OnReply must notify
+long g_spin_us = 0;
 // latency --from-callback
 bool g_chain = false;
 FTAPIChannelPtr g_chain_ch = 0;
@@ -112,7 +121,8 @@ void on_reply(FTAPIChannelPtr, FTAPI_ReqReplyType type, const FTAPI_ProtoHeader*
         } else if (h->nProtoID == kGetGlobalState && h->nSerialNo == g_want_serial) {
             g_got_reply = true;
             g_reply_type = static_cast<int>(type);
-            wake = true;
+            g_reply_flag.store(true, std::memory_order_release);
+            wake = g_waiter_sleeps;  // a spinning waiter sees the flag: no wake-up to pay
         } else if (h->nProtoID == kQotSub) {
             g_sub_replied = true;
             g_sub_type = static_cast<int>(type);
@@ -160,7 +170,7 @@ void fail_json(const char* mode, const std::string& why) {
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: channel_bench latency|pushes HOST PORT COUNT [--warmup W] [--rsa-key FILE] [--timeout-s S]\n");
+        fprintf(stderr, "usage: channel_bench latency|pushes HOST PORT COUNT [--warmup W] [--from-callback] [--spin-us S] [--rsa-key FILE] [--timeout-s S]\n");
         return 2;
     }
     std::string mode = argv[1];
@@ -175,6 +185,7 @@ int main(int argc, char** argv) {
         if (a == "--warmup" && i + 1 < argc) warmup = atol(argv[++i]);
         else if (a == "--timeout-s" && i + 1 < argc) timeout_s = atof(argv[++i]);
         else if (a == "--from-callback") g_chain = true;
+        else if (a == "--spin-us" && i + 1 < argc) g_spin_us = atol(argv[++i]);
         else if (a == "--rsa-key" && i + 1 < argc) {
             if (!read_file(argv[++i], pem)) {
                 fprintf(stderr, "cannot read %s\n", argv[i]);
@@ -186,7 +197,7 @@ int main(int argc, char** argv) {
         }
     }
     if ((mode != "latency" && mode != "pushes") || port <= 0 || port > 65535 || count <= 0 || count > 10000000 ||
-        warmup < 0 || warmup > 10000000 || timeout_s <= 0) {
+        warmup < 0 || warmup > 10000000 || timeout_s <= 0 || g_spin_us < 0 || g_spin_us > 1000000) {
         fprintf(stderr, "bad arguments\n");
         return 2;
     }
@@ -241,14 +252,26 @@ int main(int argc, char** argv) {
             {
                 std::lock_guard<std::mutex> g(g_mu);
                 g_got_reply = false;
+                g_reply_flag.store(false, std::memory_order_relaxed);
                 // the serial is known only after SendProto returns: hold the lock across it so the
                 // reply callback cannot compare against the previous serial
                 g_want_serial = FTAPIChannel_SendProto(ch, kGetGlobalState, 0, kGlobalStateBody, sizeof(kGlobalStateBody));
                 if (g_want_serial == 0) error = "SendProto returned 0";
             }
             if (!error.empty()) break;
+            // bounded spin: up to g_spin_us, a look at the clock every 16 yields
+            if (g_spin_us > 0) {
+                Clock::time_point spin_end = t0 + std::chrono::microseconds(g_spin_us);
+                for (long k = 0; k < 100000000 && !g_reply_flag.load(std::memory_order_acquire); ++k) {
+                    if ((k & 15) == 15 && Clock::now() >= spin_end) break;
+                    std::this_thread::yield();
+                }
+            }
             std::unique_lock<std::mutex> g(g_mu);
-            if (!g_cv.wait_until(g, deadline, [] { return g_got_reply || g_disconnected; }) || !g_got_reply) {
+            g_waiter_sleeps = true;
+            bool woke = g_cv.wait_until(g, deadline, [] { return g_got_reply || g_disconnected; });
+            g_waiter_sleeps = false;
+            if (!woke || !g_got_reply) {
                 error = g_disconnected ? "disconnected" : "timed out waiting for a reply";
                 break;
             }
@@ -263,10 +286,10 @@ int main(int argc, char** argv) {
             double sum = 0;
             for (double v : us) sum += v;
             printf("{\"client\": \"channel\", \"mode\": \"latency\", \"ok\": true, \"encrypted\": %s, "
-                   "\"from_callback\": %s, \"n\": %ld, "
+                   "\"from_callback\": %s, \"spin_us\": %ld, \"n\": %ld, "
                    "\"warmup\": %ld, \"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
                    "\"min_us\": %.2f, \"max_us\": %.2f, \"connect_s\": %.4f}\n",
-                   encrypt ? "true" : "false", g_chain ? "true" : "false", static_cast<long>(us.size()), warmup,
+                   encrypt ? "true" : "false", g_chain ? "true" : "false", g_chain ? 0L : g_spin_us, static_cast<long>(us.size()), warmup,
                    percentile(us, 50),
                    percentile(us, 90), percentile(us, 99), sum / us.size(), percentile(us, 0), percentile(us, 100),
                    connect_s);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <algorithm>
 #include <list>
 #include <new>
 #include <thread>
@@ -702,7 +703,10 @@ bool Channel::flush_some() {
 bool Channel::pump(Clock::time_point& init_deadline) {
     // init_deadline: the InitConnect reply deadline while initing, then the next keepalive time
     Clock::time_point now = Clock::now();
-    Clock::time_point wake_at = now + std::chrono::seconds(60);
+    // At the latest one reply timeout from now: a request sent after this point has a later
+    // deadline than wake_at, so SendProto needs not wake this thread for it (a pipe write and a
+    // wake-up per request, paid on the round trip's critical path otherwise).
+    Clock::time_point wake_at = now + std::chrono::milliseconds(std::min(60000, std::max(1, timing_.reply_timeout_ms)));
     bool want_write;
     State st;
     {
