@@ -282,9 +282,9 @@ uint32_t Channel::next_serial_locked() {
     return serial_;
 }
 
-bool Channel::decrypt_body(const std::string& wire, std::string& plain) const {
+bool Channel::decrypt_body(std::string& wire, std::string& plain) const {
     if (!encrypt_) {
-        plain = wire;
+        plain.swap(wire);  // the body itself, not a copy
         return true;
     }
     return cbc_ ? aes_cbc_decrypt(aes_key_, aes_iv_, wire, plain) : ftaes_ecb_decrypt(aes_key_, wire, plain);

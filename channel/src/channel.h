@@ -98,7 +98,7 @@ private:
     bool handle_init_reply(Packet& p);
     void fail_connection(int64_t err, const std::string& why);
     void fail_quietly();
-    bool decrypt_body(const std::string& wire, std::string& plain) const;
+    bool decrypt_body(std::string& wire, std::string& plain) const;  // plain: wire moved, not copied
     uint32_t next_serial_locked();
     bool queue_packet_locked(uint32_t proto_id, uint8_t ver, uint32_t serial, const uint8_t digest[20],
                              const char* body, size_t n, bool aes, FTAPI_ProtoHeader* header);

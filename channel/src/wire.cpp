@@ -1,5 +1,7 @@
 #include "wire.h"
 
+#include <algorithm>
+
 #include <string.h>
 
 namespace opend_channel {
@@ -62,27 +64,64 @@ FTAPI_ProtoHeader make_header(uint32_t proto_id, uint8_t proto_ver, uint32_t ser
 
 void Reassembler::feed(const void* data, size_t n) {
     if (error_ || n == 0) return;
+    const char* d = static_cast<const char*>(data);
+    if (big_ > 0) {
+        // the large packet's exact buffer takes what it lacks; the rest waits
+        size_t k = std::min(n, big_ - buf_.size());
+        buf_.append(d, k);
+        if (n > k) tail_.append(d + k, n - k);
+        return;
+    }
     // drop consumed bytes before growing, so the buffer stays about one packet large
     if (pos_ > 0 && (pos_ >= buf_.size() || pos_ > 65536)) {
         buf_.erase(0, pos_);
         pos_ = 0;
     }
-    // a large packet whose header is in: room for exactly that packet instead of a doubling of the
-    // buffer, once half of it has arrived (a header alone must not make us allocate 64 MiB)
+    // complete the header of the next packet first: its length decides where the rest goes
     size_t avail = buf_.size() - pos_;
-    if (avail >= kHeaderSize) {
-        FTAPI_ProtoHeader h;
-        const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + pos_;
-        if (parse_header(p, h, max_body_) == kHeaderOk) {
-            size_t need = pos_ + kHeaderSize + h.nBodyLen, have = buf_.size() + n;
-            if (need > buf_.capacity() && need > have && have >= need / 2) buf_.reserve(need);
+    if (avail < kHeaderSize) {
+        size_t k = std::min(n, kHeaderSize - avail);
+        buf_.append(d, k);
+        d += k;
+        n -= k;
+        avail += k;
+        if (n == 0) return;
+    }
+    FTAPI_ProtoHeader h;
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + pos_;
+    if (parse_header(p, h, max_body_) == kHeaderOk && h.nBodyLen > kKeepCapacity) {
+        // a large packet: once half of it is in (a header alone must not make us allocate 64 MiB),
+        // a buffer of exactly its size, this packet's bytes only (a grown buffer would double)
+        size_t need = kHeaderSize + h.nBodyLen, have = avail + n;
+        if (have >= need / 2) {
+            std::string exact;
+            exact.reserve(need);  // from empty: exactly need, no growth factor
+            exact.append(buf_, pos_, avail);
+            buf_.swap(exact);
+            std::string().swap(exact);
+            pos_ = 0;
+            big_ = need;
+            feed(d, n);
+            return;
         }
     }
-    buf_.append(static_cast<const char*>(data), n);
+    buf_.append(d, n);
 }
 
 Reassembler::Result Reassembler::next(Packet& out) {
     if (error_) return kError;
+    if (big_ > 0) {
+        if (buf_.size() < big_) return kNeedMore;
+        // the buffer is this one large packet: hand its storage over instead of copying it
+        parse_header(reinterpret_cast<const uint8_t*>(buf_.data()), out.header, max_body_);  // checked in feed()
+        buf_.erase(0, kHeaderSize);
+        out.body.swap(buf_);
+        buf_.swap(tail_);  // what came after it
+        std::string().swap(tail_);
+        big_ = 0;
+        pos_ = 0;
+        return kPacket;
+    }
     size_t avail = buf_.size() - pos_;
     if (avail < kHeaderSize) return kNeedMore;
     const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + pos_;
@@ -94,13 +133,6 @@ Reassembler::Result Reassembler::next(Packet& out) {
     if (avail - kHeaderSize < h.nBodyLen) return kNeedMore;
     out.header = h;
     size_t total = kHeaderSize + h.nBodyLen;
-    if (pos_ == 0 && buf_.size() == total && h.nBodyLen > kKeepCapacity) {
-        // the buffer is this one large packet: hand its storage over instead of copying it
-        buf_.erase(0, kHeaderSize);
-        out.body.swap(buf_);
-        std::string().swap(buf_);
-        return kPacket;
-    }
     out.body.assign(reinterpret_cast<const char*>(p) + kHeaderSize, h.nBodyLen);
     pos_ += total;
     if (pos_ == buf_.size()) {

@@ -37,20 +37,31 @@ struct Packet {
 // Bytes in, whole packets out. Once an error is returned the stream is unusable.
 class Reassembler {
 public:
-    explicit Reassembler(uint32_t max_body = kMaxBodyLen) : max_body_(max_body), pos_(0), error_(false) {}
+    explicit Reassembler(uint32_t max_body = kMaxBodyLen) : max_body_(max_body), pos_(0), big_(0), error_(false) {}
     void feed(const void* data, size_t n);
     enum Result { kNeedMore = 0, kPacket = 1, kError = 2 };
     Result next(Packet& out);
-    size_t buffered() const { return buf_.size() - pos_; }
-    size_t capacity() const { return buf_.capacity(); }
+    size_t buffered() const { return buf_.size() - pos_ + tail_.size(); }
+    size_t capacity() const { return buf_.capacity() + tail_.capacity(); }
     // a buffer larger than this is given back once it is empty
     static const size_t kKeepCapacity = 1024 * 1024;
-    void reset() { std::string().swap(buf_); pos_ = 0; error_ = false; }
+    void reset() {
+        std::string().swap(buf_);
+        std::string().swap(tail_);
+        pos_ = 0;
+        big_ = 0;
+        error_ = false;
+    }
 
 private:
     uint32_t max_body_;
     std::string buf_;
     size_t pos_;
+    // A packet over kKeepCapacity, once half of it is in, gets a buffer of exactly its size
+    // (big_ bytes, header included); the bytes after it wait in tail_. Its body is then handed
+    // over without a copy: one packet costs its own size, never a doubled buffer besides.
+    std::string tail_;
+    size_t big_;
     bool error_;
 };
 

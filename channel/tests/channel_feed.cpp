@@ -1,11 +1,15 @@
 // Feeds attacker-controlled bytes through the channel's real read loop: the I/O thread's pump()
-// on one end of a socketpair (poll, recv, reassembler, header parse, InitConnect reply with
+// on one end of a connected socket pair (poll, recv, reassembler, header parse, InitConnect reply with
 // optional RSA, AES-CBC / FTAES-ECB decrypt, SHA-1 check, reply/push dispatch, callbacks through
 // the C API, timers), a writer thread on the other end, then the peer-closed path at the end of
-// the stream. Only resolve and connect are skipped (POSIX only: socketpair).
+// the stream. Only resolve and connect are skipped. The pair is a socketpair on POSIX, a loopback
+// TCP connection on Windows (feed_harness.h).
 // Every callback is checked and printed; any violation makes the exit code 1.
 //
 //   channel_feed [--rsa-key PEM] [--quiet] [FILE]     (FILE or stdin: records, see below)
+// Built with -DOPEND_CHANNEL_LIBFUZZER (clang -fsanitize=fuzzer) it is a libFuzzer target instead:
+// each input is one record (without its length), the RSA key comes from CHANNEL_FEED_RSA_KEY (a
+// PEM file), and a violation aborts (libFuzzer reports it and keeps the input).
 //
 // Input: records back to back, each  u32 len (LE)  followed by len bytes:
 //   u8 flags   bit 0: encryption on (InitConnect with enc=1); bit 1: set the --rsa-key;
@@ -17,6 +21,7 @@
 // "push PROTO SERIAL LEN", "disconnect ERR"), then "end stream|eof|closed".
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <algorithm>
@@ -28,12 +33,10 @@
 #include <utility>
 #include <vector>
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "FTAPIChannel.h"
 #include "channel.h"
 #include "crypto.h"
+#include "feed_harness.h"
 #include "wire.h"
 
 #if defined(__has_feature)
@@ -48,55 +51,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-namespace opend_channel {
-
-// The friend of Channel: what init_connect() and run() do around pump(), minus socket and thread.
-class FeedHarness {
-public:
-    // init_connect(): the I/O thread is `body` (which calls enter() first), running what run()
-    // would around receive()
-    static bool start(Channel& c, bool encrypt, void (*body)(), std::thread& t) {
-        std::lock_guard<std::mutex> g(c.mu_);
-        if (!c.waker_.open()) return false;
-        c.state_ = Channel::kConnecting;
-        c.stop_ = false;
-        c.encrypt_ = encrypt;
-        c.cbc_ = false;
-        c.aes_key_.clear();
-        c.aes_iv_.clear();
-        c.conn_id_ = 0;
-        c.outq_.clear();
-        c.out_off_ = 0;
-        c.queued_ = 0;
-        c.pending_.clear();
-        c.keepalive_serials_.clear();
-        c.reasm_.reset();
-        c.running_ = true;
-        ++c.generation_;
-        c.retain();  // the thread's reference, dropped by finish()
-        t = std::thread(body);
-        return true;
-    }
-    static void enter(Channel& c) { Channel::mark_io_thread(&c); }
-    // run()'s start: the key check, then the InitConnect request
-    static bool queue_init_request(Channel& c) { return c.keys_usable() && c.queue_init_request(); }
-    // run() after connect_phase(): the pump loop on a connected socket
-    static void serve(Channel& c, int fd) {
-        c.sock_ = fd;
-        c.rbuf_.resize(65536);
-        Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(c.timing_.reply_timeout_ms);
-        while (c.pump(deadline)) {
-        }
-    }
-    // the end of the thread
-    static void finish(Channel& c) {
-        Channel::thread_ended(0, c.end_of_thread());
-        Channel::mark_io_thread(0);
-    }
-    static size_t reassembler_capacity(Channel& c) { return c.reasm_.capacity(); }
-};
-
-}  // namespace opend_channel
 
 using namespace opend_channel;
 
@@ -290,8 +244,8 @@ std::mutex g_done_mu;
 std::condition_variable g_done_cv;
 bool g_done = false;
 
-// The I/O thread of a case: run() with the socket of a socketpair instead of a connect.
-int g_fds[2] = {-1, -1};  // [0] the channel's end, [1] the writer's
+// The I/O thread of a case: run() with one end of a stream pair instead of a connect.
+testnet::sock_t g_fds[2];  // [0] the channel's end, [1] the writer's
 
 void io_thread() {
     Channel& c = *g_case.channel;
@@ -299,9 +253,9 @@ void io_thread() {
     if (!FeedHarness::queue_init_request(c)) {
         g_how = "start-failed";
         if (!g_case.finished) violation("InitConnect request could not be queued and no OnInitConnect said so");
-        ::close(g_fds[0]);
+        testnet::close_sock(g_fds[0]);
     } else {
-        FeedHarness::serve(c, g_fds[0]);  // the channel closes its end when the thread ends
+        FeedHarness::serve(c, static_cast<net::socket_t>(g_fds[0]));  // the channel closes its end when the thread ends
         if (g_case.closed) {
             g_how = "closed";
         } else {
@@ -324,20 +278,20 @@ void writer_thread() {
     size_t pos = 0;
     for (size_t i = 0; i < g_cuts.size(); ++i) {
         while (pos < g_cuts[i]) {
-            ssize_t n = ::send(g_fds[1], g_stream + pos, g_cuts[i] - pos, MSG_NOSIGNAL);
+            long n = testnet::send_bytes(g_fds[1], g_stream + pos, g_cuts[i] - pos);
             if (n <= 0) {
-                ::close(g_fds[1]);
+                testnet::close_sock(g_fds[1]);
                 return;
             }
             pos += static_cast<size_t>(n);
         }
     }
-    ::shutdown(g_fds[1], SHUT_WR);
+    testnet::shutdown_write(g_fds[1]);
     // hold the end open until the channel closes its own: reading drains what it sends
     char buf[4096];
-    for (int i = 0; i < 100000 && ::recv(g_fds[1], buf, sizeof(buf), 0) > 0; ++i) {
+    for (int i = 0; i < 100000 && testnet::recv_bytes(g_fds[1], buf, sizeof(buf)) > 0; ++i) {
     }
-    ::close(g_fds[1]);
+    testnet::close_sock(g_fds[1]);
 }
 
 bool run_case(int index, const std::string& rec, const std::string& rsa_pem) {
@@ -391,12 +345,12 @@ bool run_case(int index, const std::string& rec, const std::string& rsa_pem) {
     g_last_init_desc.clear();
     g_last_err = 0;
     std::thread t, w;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_fds) != 0) {
-        violation("cannot make a socketpair");
+    if (!testnet::stream_pair(g_fds)) {
+        violation("cannot make a connected socket pair");
     } else if (!FeedHarness::start(*g_case.channel, g_case.encrypt, io_thread, t)) {
         violation("cannot start the I/O thread");
-        ::close(g_fds[0]);
-        ::close(g_fds[1]);
+        testnet::close_sock(g_fds[0]);
+        testnet::close_sock(g_fds[1]);
     } else {
         w = std::thread(writer_thread);
         // the case runs on the channel's thread
@@ -424,6 +378,35 @@ bool read_all(FILE* f, std::string& s) {
 
 }  // namespace
 
+#ifdef OPEND_CHANNEL_LIBFUZZER
+// libFuzzer: one record per input, quiet; the key from CHANNEL_FEED_RSA_KEY
+namespace {
+std::string g_fuzz_pem;
+int g_fuzz_cases = 0;
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    g_quiet = true;
+    const char* path = getenv("CHANNEL_FEED_RSA_KEY");
+    if (path && *path) {
+        FILE* f = fopen(path, "rb");
+        if (!f || !read_all(f, g_fuzz_pem)) {
+            fprintf(stderr, "channel_feed: cannot read %s\n", path);
+            abort();
+        }
+        fclose(f);
+    }
+    FTAPIChannel_Init();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    std::string rec(reinterpret_cast<const char*>(data), size);
+    run_case(g_fuzz_cases++, rec, g_fuzz_pem);  // a malformed record is an input like any other
+    if (g_violations) abort();
+    return 0;
+}
+#else
 int main(int argc, char** argv) {
     std::string rsa_path, in_path;
     for (int i = 1; i < argc; ++i) {
@@ -479,3 +462,4 @@ int main(int argc, char** argv) {
     fprintf(stderr, "channel_feed: %d cases, %ld callbacks, %ld violations\n", cases, g_callbacks, g_violations);
     return g_violations ? 1 : 0;
 }
+#endif
