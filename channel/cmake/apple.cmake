@@ -127,6 +127,7 @@ endforeach()
 file(CONFIGURE OUTPUT "${_tbd}" CONTENT "${_text}" @ONLY)
 
 string(REPLACE ";" "\" \"" _archives_q "${_archives}")
+set(CMAKE_SHARED_LIBRARY_CREATE_CXX_FLAGS "")  # the driver's -dynamiclib -Wl,...: ld64.lld takes -dylib itself
 set(CMAKE_CXX_CREATE_SHARED_LIBRARY
     "\"${OPEND_CHANNEL_LD64}\" -dylib -arch ${_arch} -platform_version macos ${_min} ${_sdk} -install_name <TARGET_INSTALLNAME_DIR><TARGET_SONAME> -exported_symbols_list \"${_exports}\" -dead_strip -adhoc_codesign -headerpad_max_install_names <LINK_FLAGS> -o <TARGET> <OBJECTS> <LINK_LIBRARIES> \"${_archives_q}\" \"${_tbd}\"")
 message(STATUS "opend_channel: the dylib is linked by ${OPEND_CHANNEL_LD64} (${_arch}, macOS ${_min}; zig's linker ignores export lists)")
