@@ -1019,3 +1019,26 @@ def test_pem_der_reader_fuzzed(san_build: Build, rsa_keys: dict[str, Path], tmp_
         seeds.append(str(f))
     r = san_build.run("channel_pem_fuzz", "30000", *seeds, timeout=300)
     assert r.returncode == 0 and "channel_pem_fuzz: 30000 inputs" in r.stdout, r.stderr[-4000:]
+
+
+# --- one large packet's memory (channel_mem: a counting operator new) ------------------------------
+# The bound: one packet costs the channel at most about 2x its body. channel_mem sends one
+# 16 MiB SendProto to a peer that reads nothing (the packet stays queued), then receives one 16 MiB
+# push in 64 KiB writes followed by a small one, counting every allocation the channel makes.
+
+
+@pytest.mark.parametrize("mode", ["plain", "cbc", "ecb"])
+def test_one_large_packet_costs_at_most_twice_its_body_and_the_reassembly_buffer_shrinks_after_it(plain_build: Build, mode: str) -> None:
+    r = plain_build.run("channel_mem", mode, "16", timeout=300)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "ok", f"{r.stdout}\n{r.stderr}"
+    facts = {line.split()[0]: dict(kv.split("=") for kv in line.split()[1:]) for line in r.stdout.splitlines()[:-1]}
+    send, recv = ({k: int(v) for k, v in facts[w].items()} for w in ("send", "recv"))
+    body = 16 << 20
+    assert send["body"] == recv["body"] == body
+    # sent: the queued packet is the body once (plus its header and padding), encrypted in place
+    assert send["peak"] <= body + 4096 and send["held"] <= body + 4096, send
+    # received: the reassembly buffer and the body handed to OnPush, nothing more
+    assert recv["peak"] <= 2 * body + (256 << 10), recv  # the packet, its decrypted body, a 64 KiB read buffer
+    assert recv["at_push"] <= body + (256 << 10), recv
+    # after the small push the large packet's buffers are gone
+    assert recv["after"] <= 256 << 10 and recv["reasm"] <= 64 << 10, recv
